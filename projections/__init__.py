@@ -1,0 +1,1 @@
+"""PTM Ledger: projections."""

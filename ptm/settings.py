@@ -1,0 +1,142 @@
+"""One settings object for the service, the CLI, the workers and alembic.
+
+Every setting is read from the environment with the ``PTM_`` prefix (or a ``.env``
+file). Secrets have no default outside development: in development they are generated
+once and kept in ``var/dev-secrets.json`` so a restarted service still verifies codes it
+issued before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_NAMES = ("code_hmac_key", "session_key", "statement_key", "signing_key_seed")
+
+
+class Settings(BaseSettings):
+    """Settings of PTM Ledger."""
+
+    model_config = SettingsConfigDict(env_prefix="PTM_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    #: ``memory://``, ``sqlite:///path/file.sqlite3`` or ``postgresql://user:pw@host:port/db``
+    #: (``?schema=name`` selects a schema).
+    database_url: str = "sqlite:///var/ptm.sqlite3"
+    var_dir: Path = Path("var")
+
+    code_hmac_key: SecretStr | None = None
+    session_key: SecretStr | None = None
+    statement_key: SecretStr | None = None
+    signing_key_seed: SecretStr | None = None
+    #: Encrypt event payloads at rest (base64 AES key, see eventsourcing's AESCipher).
+    cipher_key: SecretStr | None = None
+    compress_events: bool = False
+
+    code_digits: int = Field(6, ge=6, le=12)
+    code_ttl_s: int = Field(30 * 60, ge=60, le=24 * 3600)
+    code_max_failed: int = Field(5, ge=1, le=20)
+    code_max_resends: int = Field(3, ge=0, le=10)
+    reservation_ttl_s: int = Field(24 * 3600, ge=300, le=30 * 24 * 3600)
+    snapshot_interval: int = Field(200, ge=10, le=100_000)
+    aggregate_cache_size: int = Field(10_000, ge=0, le=1_000_000)
+    postgres_pool_size: int = Field(10, ge=1, le=200)
+    advisory_locks: bool = True
+
+    @model_validator(mode="after")
+    def _secrets_outside_development(self) -> Settings:
+        if self.env == "production":
+            missing = [n for n in SECRET_NAMES if getattr(self, n) is None]
+            if missing:
+                raise ValueError(
+                    "production needs secrets: " + ", ".join(f"PTM_{n.upper()}" for n in missing)
+                )
+        return self
+
+    def secret(self, name: str) -> bytes:
+        """A secret's bytes; in development/test generated once and kept under var/."""
+        assert name in SECRET_NAMES, name
+        value: SecretStr | None = getattr(self, name)
+        if value is not None:
+            return value.get_secret_value().encode("utf-8")
+        assert self.env != "production"
+        return _dev_secret(self.var_dir, name)
+
+    def is_memory(self) -> bool:
+        return self.database_url.startswith("memory:")
+
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql:", "postgres:"))
+
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+
+def _dev_secret(var_dir: Path, name: str) -> bytes:
+    path = var_dir / "dev-secrets.json"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if name not in data:
+        data[name] = secrets.token_hex(32)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+    return data[name].encode("utf-8")
+
+
+def eventsourcing_env(settings: Settings, *, create_table: bool = True) -> dict[str, str]:
+    """Map the one persistence setting onto the eventsourcing environment."""
+    url = settings.database_url
+    env: dict[str, str] = {
+        "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
+        "IS_SNAPSHOTTING_ENABLED": "y",
+        "CREATE_TABLE": "y" if create_table else "n",
+        "ORIGINATOR_ID_TYPE": "uuid",
+    }
+    if settings.cipher_key is not None:
+        env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+        env["CIPHER_KEY"] = settings.cipher_key.get_secret_value()
+    if settings.compress_events:
+        env["COMPRESSOR_TOPIC"] = "eventsourcing.compressor:ZlibCompressor"
+    if url.startswith("memory:"):
+        env["PERSISTENCE_MODULE"] = "ptm.storage.memory:Factory"
+        return env
+    if url.startswith("sqlite:"):
+        path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url[7:]
+        if not path:
+            raise ValueError("sqlite URL without a file path: sqlite:///path/to/file.sqlite3")
+        if path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        env["PERSISTENCE_MODULE"] = "ptm.storage.sqlite:Factory"
+        env["SQLITE_DBNAME"] = path
+        env["SQLITE_LOCK_TIMEOUT"] = "30"
+        return env
+    if url.startswith(("postgresql:", "postgres:")):
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "ptm.storage.postgres:Factory",
+                "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+                "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(parts.port or 5432),
+                "POSTGRES_USER": unquote(parts.username or "postgres"),
+                "POSTGRES_PASSWORD": unquote(parts.password or ""),
+                "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+                "POSTGRES_MAX_OVERFLOW": str(settings.postgres_pool_size),
+                "POSTGRES_CONNECT_TIMEOUT": "10",
+                "POSTGRES_LOCK_TIMEOUT": "10",
+            }
+        )
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+    raise ValueError(f"unsupported database URL: {url!r} (memory://, sqlite:///…, postgresql://…)")
