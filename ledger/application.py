@@ -90,7 +90,7 @@ class LedgerConfig:
     """Secrets and limits of the ledger, supplied by the entry point's settings."""
 
     code_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    policy: CodePolicy = CodePolicy()
+    policy: CodePolicy = field(default_factory=CodePolicy)
     max_retries: int = 10
     snapshot_interval: int = 200
 
@@ -212,7 +212,6 @@ class Ledger(Application[UUID]):
         self.config = config or LedgerConfig()
         self.clock = clock
         self.locker: Locker = locker or KeyedLocks()
-        self.snapshotting_intervals = {OriginCode: self.config.snapshot_interval}
         super().__init__(env)
         self.conflicts = 0  # retried version conflicts, for benchmarks
 
@@ -227,14 +226,15 @@ class Ledger(Application[UUID]):
         # library's default re-reads every event of the aggregate each time).
         if self.snapshots is None:
             return
-        snapshots = []
-        for event in processing_event.events:
-            agg = processing_event.aggregates.get(event.originator_id)
-            interval = self.snapshotting_intervals.get(type(agg)) if agg else None
-            if agg is None or interval is None:
-                continue
-            if event.originator_version % interval == 0 and agg.version == event.originator_version:
-                snapshots.append(type(agg).Snapshot.take(agg))
+        interval = self.config.snapshot_interval
+        crossed = {
+            e.originator_id for e in processing_event.events if e.originator_version % interval == 0
+        }
+        snapshots = [
+            OriginCode.Snapshot.take(agg)
+            for agg_id, agg in processing_event.aggregates.items()
+            if agg_id in crossed and isinstance(agg, OriginCode)
+        ]
         if snapshots:
             self.snapshots.put(snapshots)
 
@@ -283,10 +283,8 @@ class Ledger(Application[UUID]):
                     if to_save:
                         self.save(*to_save, outbox=unit.outbox)
                 except (IntegrityError, RecordConflictError):
+                    # Someone else wrote first; the cache fast-forwards on the next load.
                     self.conflicts += 1
-                    for agg in to_save:  # a stale cached copy must not be reused
-                        if self.repository.cache is not None:
-                            self.repository.cache.put(agg.id, None)
                     if idempotency_key is not None:
                         replay = self._replay(scope, idempotency_key, fingerprint)
                         if replay is not None:
@@ -299,7 +297,7 @@ class Ledger(Application[UUID]):
 
     def _replay(self, scope: str, key: str, fingerprint: str) -> dict[str, Any] | None:
         try:
-            rec = self.repository.get(idempotency_record_id(scope, key))
+            rec: Aggregate = self.repository.get(idempotency_record_id(scope, key))
         except AggregateNotFoundError:
             return None
         assert isinstance(rec, IdempotencyRecord)
@@ -400,9 +398,7 @@ class Ledger(Application[UUID]):
                     field="document_number",
                     organisation_id=org_id,
                 )
-            org = Organisation.register(
-                kind=kind, expedientes=expedientes, now=u.now, **fields
-            )
+            org = Organisation.register(kind=kind, expedientes=expedientes, now=u.now, **fields)
             assert org.id == org_id
             u.add(org)
             return {"organisation_id": org.id}
@@ -503,8 +499,14 @@ class Ledger(Application[UUID]):
             return {"code": oc_code}
 
         request = {
-            "operator": operator_id, "mineral": m.code, "quantity": qty, "expediente": exp,
-            "dep": dep, "mun": mun, "period": per, "code": given,
+            "operator": operator_id,
+            "mineral": m.code,
+            "quantity": qty,
+            "expediente": exp,
+            "dep": dep,
+            "mun": mun,
+            "period": per,
+            "code": given,
         }
         out = self._execute(
             command="register_production",
@@ -520,7 +522,7 @@ class Ledger(Application[UUID]):
     def get_organisation(self, organisation_id: UUID) -> Organisation:
         """An organisation of the registry."""
         try:
-            org = self.repository.get(organisation_id)
+            org: Aggregate = self.repository.get(organisation_id)
         except AggregateNotFoundError:
             raise NotFoundError("La organización no existe.", field="organisation_id") from None
         if not isinstance(org, Organisation):
@@ -535,7 +537,7 @@ class Ledger(Application[UUID]):
     def get_origin_code(self, code: str) -> OriginCode:
         """An origin code with its current balances."""
         try:
-            oc = self.repository.get(origin_code_id(v.parse_origin_code(code)))
+            oc: Aggregate = self.repository.get(origin_code_id(v.parse_origin_code(code)))
         except AggregateNotFoundError:
             raise NotFoundError(
                 "El código de origen no existe.", field="origin_code", code="unknown_origin_code"
@@ -546,7 +548,7 @@ class Ledger(Application[UUID]):
     def get_purchase(self, purchase_id: UUID, *, party_id: UUID | None = None) -> Purchase:
         """A purchase, visible only to its buyer or seller when ``party_id`` is given."""
         try:
-            p = self.repository.get(purchase_id)
+            p: Aggregate = self.repository.get(purchase_id)
         except AggregateNotFoundError:
             raise NotFoundError("La compra no existe.", field="purchase_id") from None
         if not isinstance(p, Purchase) or (
@@ -606,9 +608,7 @@ class Ledger(Application[UUID]):
                     "Indique el municipio.", field="municipality_code", code="required"
                 )
             v.parse_place(dep, mun)
-        v.check_purchase_dates(
-            merged.get("invoice_date"), merged.get("transaction_date"), now=now
-        )
+        v.check_purchase_dates(merged.get("invoice_date"), merged.get("transaction_date"), now=now)
 
     def create_purchase(
         self,
@@ -636,7 +636,8 @@ class Ledger(Application[UUID]):
             buyer = u.get(Organisation, buyer_id)
             if buyer.kind != BUYER:
                 raise ValidationError(
-                    "Solo un comercializador registra compras.", field="buyer_id",
+                    "Solo un comercializador registra compras.",
+                    field="buyer_id",
                     code="not_a_buyer",
                 )
             try:
@@ -669,7 +670,9 @@ class Ledger(Application[UUID]):
                 buyer_id=buyer.id,
                 seller_id=op.id,
                 seller={
-                    "expediente": exp, "doc_type": dtype, "doc_number": dnum,
+                    "expediente": exp,
+                    "doc_type": dtype,
+                    "doc_number": dnum,
                     "razon_social": op.name,
                 },
                 transaction=tx,
@@ -725,7 +728,9 @@ class Ledger(Application[UUID]):
             body=body,
         )
 
-    def parse_lines(self, seller_id: UUID, lines: Sequence[dict[str, Any]]) -> list[Line]:
+    def parse_lines(
+        self, seller_id: UUID, lines: Sequence[dict[str, Any]], *, now: datetime
+    ) -> list[Line]:
         """Validate lines against the seller's current balances (re-checked at submit)."""
         parsed: list[Line] = []
         for i, raw in enumerate(lines):
@@ -747,7 +752,9 @@ class Ledger(Application[UUID]):
                     code="foreign_origin_code",
                     origin_code=code,
                 )
-            mineral = v.mineral_or_raise(str(raw.get("mineral") or oc.mineral), field=f"{f}.mineral")
+            mineral = v.mineral_or_raise(
+                str(raw.get("mineral") or oc.mineral), field=f"{f}.mineral"
+            )
             if mineral.code != oc.mineral:
                 raise ValidationError(
                     f"El código de origen {code} es de {oc.mineral}, no de {mineral.code}.",
@@ -756,7 +763,7 @@ class Ledger(Application[UUID]):
                 )
             qty = v.parse_quantity(raw.get("quantity"), mineral, field=f"{f}.quantity")
             price = v.parse_price(raw.get("unit_price"), field=f"{f}.unit_price")
-            available = oc.available_to(seller_id)
+            available = oc.coverable_by(seller_id, now)
             if qty > available:
                 raise InsufficientBalanceError(
                     f"Saldo insuficiente en {code}: disponible {available} {oc.unit}.",
@@ -765,7 +772,9 @@ class Ledger(Application[UUID]):
                     available=available,
                     requested=qty,
                 )
-            parsed.append(Line(origin_code=code, mineral=oc.mineral, quantity=qty, unit_price=price))
+            parsed.append(
+                Line(origin_code=code, mineral=oc.mineral, quantity=qty, unit_price=price)
+            )
         return parsed
 
     def load_seller_data(
@@ -793,7 +802,7 @@ class Ledger(Application[UUID]):
                 raise NotFoundError("La compra no existe.", field="purchase_id")
             if channel in ("url", "ws") and party_id != p.seller_id:
                 raise NotFoundError("La compra no existe.", field="purchase_id")
-            parsed = self.parse_lines(p.seller_id, lines)
+            parsed = self.parse_lines(p.seller_id, lines, now=u.now)
             p.load_seller_data(channel=channel, lines=parsed, by=actor, now=u.now)
             return {}
 
@@ -853,8 +862,12 @@ class Ledger(Application[UUID]):
             "total": f"{p.total()} {p.transaction.get('currency', '')}".strip(),
             "lines": json.dumps(
                 [
-                    {"origin_code": ln["origin_code"], "mineral": ln["mineral"],
-                     "quantity": str(ln["quantity"]), "unit_price": str(ln["unit_price"])}
+                    {
+                        "origin_code": ln["origin_code"],
+                        "mineral": ln["mineral"],
+                        "quantity": str(ln["quantity"]),
+                        "unit_price": str(ln["unit_price"]),
+                    }
                     for ln in p.lines
                 ]
             ),
@@ -862,10 +875,22 @@ class Ledger(Application[UUID]):
             "sent_at": _format_local(u.now),
         }
         # Only to the seller's contacts on record, never to an address the buyer typed.
-        u.send(p, channel=EMAIL, recipient=seller.email, template="acceptance_code",
-               params=params, secret_params=("code",))
-        u.send(p, channel=SMS, recipient=seller.mobile, template="acceptance_code_sms",
-               params=params, secret_params=("code",))
+        u.send(
+            p,
+            channel=EMAIL,
+            recipient=seller.email,
+            template="acceptance_code",
+            params=params,
+            secret_params=("code",),
+        )
+        u.send(
+            p,
+            channel=SMS,
+            recipient=seller.mobile,
+            template="acceptance_code_sms",
+            params=params,
+            secret_params=("code",),
+        )
 
     def submit_purchase(
         self, *, purchase_id: UUID, buyer_id: UUID, actor: str, idempotency_key: str | None = None
@@ -878,8 +903,13 @@ class Ledger(Application[UUID]):
             self._check_transaction(p.transaction, u.now)
             u.lock(str(origin_code_id(ln["origin_code"])) for ln in p.lines)
             code, code_hash = self._issue_code(u, p)
-            p.submit(code_hash=code_hash, lines_digest=lines_digest(p.lines),
-                     policy=self.config.policy, by=actor, now=u.now)
+            p.submit(
+                code_hash=code_hash,
+                lines_digest=lines_digest(p.lines),
+                policy=self.config.policy,
+                by=actor,
+                now=u.now,
+            )
             assert p.reservation_expires_at is not None
             for i, line in enumerate(p.lines):
                 oc = u.get(OriginCode, origin_code_id(line["origin_code"]))
@@ -1005,7 +1035,10 @@ class Ledger(Application[UUID]):
             command="validate_purchase",
             actor=actor,
             idempotency_key=idempotency_key,
-            request={"purchase": purchase_id, "code_hash": hashlib.sha256(given.encode()).hexdigest()},
+            request={
+                "purchase": purchase_id,
+                "code_hash": hashlib.sha256(given.encode()).hexdigest(),
+            },
             body=body,
         )
 
@@ -1084,8 +1117,11 @@ class Ledger(Application[UUID]):
             return {"expired": True}
 
         out = self._execute(
-            command="expire_purchase", actor=actor, idempotency_key=None,
-            request={"purchase": purchase_id}, body=body,
+            command="expire_purchase",
+            actor=actor,
+            idempotency_key=None,
+            request={"purchase": purchase_id},
+            body=body,
         )
         return bool(out["expired"])
 

@@ -116,6 +116,19 @@ class OriginCode(Aggregate):
             Decimal(0),
         )
 
+    def coverable_by(self, holder_id: UUID, now: datetime) -> Decimal:
+        """What the holder could reserve at ``now``: available plus its overdue reservations."""
+        h = str(holder_id)
+        overdue = sum(
+            (
+                r["quantity"]
+                for r in self.reservations.values()
+                if r["holder_id"] == h and r["expires_at"] <= now
+            ),
+            Decimal(0),
+        )
+        return self.available_to(holder_id) + overdue
+
     def holds(self, holder_id: UUID) -> bool:
         """Whether the holder has ever held a balance on this code."""
         return str(holder_id) in self.available
@@ -129,7 +142,9 @@ class OriginCode(Aggregate):
         total = sum(self.available.values(), Decimal(0)) + sum(
             (r["quantity"] for r in self.reservations.values()), Decimal(0)
         )
-        assert total == self.produced, f"{self.code}: conservation broken {total} != {self.produced}"
+        assert total == self.produced, (
+            f"{self.code}: conservation broken {total} != {self.produced}"
+        )
         assert all(v >= 0 for v in self.available.values()), f"{self.code}: negative balance"
         assert all(r["quantity"] > 0 for r in self.reservations.values()), "empty reservation"
 
@@ -196,9 +211,7 @@ class OriginCode(Aggregate):
         self.check_invariants()
 
     @event("ReservationReleased")
-    def _released(
-        self, purchase_id: UUID, holder_id: UUID, quantity: Decimal, reason: str
-    ) -> None:
+    def _released(self, purchase_id: UUID, holder_id: UUID, quantity: Decimal, reason: str) -> None:
         del self.reservations[str(purchase_id)]
         h = str(holder_id)
         self.available[h] = self.available[h] + quantity

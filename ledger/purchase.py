@@ -123,7 +123,8 @@ class Purchase(Aggregate):
         missing = [f for f in SELLER_FIELDS if not seller.get(f)]
         if missing:
             raise ValidationError(
-                "Faltan datos obligatorios del vendedor.", field=f"seller.{missing[0]}",
+                "Faltan datos obligatorios del vendedor.",
+                field=f"seller.{missing[0]}",
                 code="required",
             )
         unknown = set(transaction) - set(TRANSACTION_FIELDS)
@@ -194,17 +195,13 @@ class Purchase(Aggregate):
     def _transaction_updated(self, fields: dict[str, Any], by: str, at: datetime) -> None:
         self.transaction.update(fields)
 
-    def load_seller_data(
-        self, *, channel: str, lines: list[Line], by: str, now: datetime
-    ) -> None:
+    def load_seller_data(self, *, channel: str, lines: list[Line], by: str, now: datetime) -> None:
         """Replace the lines with what the seller supplied through ``channel``."""
         self._require(DRAFT)
         if channel not in CHANNELS:
             raise ValidationError("Canal desconocido.", field="channel", code="invalid_channel")
         if not lines:
-            raise ValidationError(
-                "No hay cantidades para comprar.", field="lines", code="no_lines"
-            )
+            raise ValidationError("No hay cantidades para comprar.", field="lines", code="no_lines")
         if len(lines) > MAX_LINES:
             raise ValidationError(
                 f"Máximo {MAX_LINES} líneas por compra.", field="lines", code="too_many_lines"

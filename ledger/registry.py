@@ -148,9 +148,7 @@ class Organisation(Aggregate):
     def configure_webservice(self, *, url: str, secret_hash: str, now: datetime) -> None:
         """Set the operator's web-service endpoint and the hash of its API secret."""
         if self.kind != OPERATOR:
-            raise ConflictError(
-                "Solo un explotador minero configura web service.", field="kind"
-            )
+            raise ConflictError("Solo un explotador minero configura web service.", field="kind")
         self._webservice_configured(url=url, secret_hash=secret_hash, at=now)
 
     @event("WebServiceConfigured")

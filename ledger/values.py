@@ -134,7 +134,7 @@ def mineral_or_raise(code: str, *, field: str = "mineral") -> Mineral:
 
 def parse_decimal(value: object, *, field: str) -> Decimal:
     """An exact decimal from a string, int or Decimal; floats are refused."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValidationError(
             "Las cantidades se expresan como texto decimal exacto, no como número flotante.",
             field=field,
@@ -335,9 +335,7 @@ def parse_origin_code(value: str, *, field: str = "origin_code") -> str:
     """An origin code: 4–40 upper-case letters, digits or dashes."""
     code = str(value).strip().upper()
     if not _ORIGIN_CODE_RE.match(code):
-        raise ValidationError(
-            "Código de origen inválido.", field=field, code="invalid_origin_code"
-        )
+        raise ValidationError("Código de origen inválido.", field=field, code="invalid_origin_code")
     return code
 
 
@@ -365,9 +363,7 @@ def parse_period(value: str, *, field: str = "period") -> str:
     """A production period ``YYYY-MM``."""
     text = str(value).strip()
     if not _PERIOD_RE.match(text):
-        raise ValidationError(
-            "Periodo inválido; use AAAA-MM.", field=field, code="invalid_period"
-        )
+        raise ValidationError("Periodo inválido; use AAAA-MM.", field=field, code="invalid_period")
     return text
 
 
@@ -399,9 +395,7 @@ def parse_name(value: str, *, field: str, max_len: int = 200) -> str:
     if not text:
         raise ValidationError("Este campo es obligatorio.", field=field, code="required")
     if len(text) > max_len:
-        raise ValidationError(
-            f"Máximo {max_len} caracteres.", field=field, code="too_long"
-        )
+        raise ValidationError(f"Máximo {max_len} caracteres.", field=field, code="too_long")
     if any(unicodedata.category(c) == "Cc" for c in text):
         raise ValidationError(
             "Contiene caracteres de control.", field=field, code="invalid_characters"

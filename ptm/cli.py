@@ -1,16 +1,54 @@
-"""The ``ptm`` command line: serve, set up, demo data, workers, audit and royalties."""
+"""The ``ptm`` command line: serve, demo data, workers, audit and royalties."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 
 def _royalties(argv: Sequence[str]) -> int:
-    from royalties.cli import main as royalties_main  # noqa: PLC0415
+    # Imported by name so the ledger's commands never pay for the royalties' imports.
+    module = importlib.import_module("royalties.cli")
+    return int(module.main(list(argv)))
 
-    return royalties_main(list(argv))
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ptm.bootstrap import build_ledger  # noqa: PLC0415
+    from ptm.demo import seed_demo  # noqa: PLC0415
+    from ptm.settings import Settings  # noqa: PLC0415
+
+    settings = Settings()
+    app = build_ledger(settings)
+    demo = seed_demo(app)
+    print(f"Datos de demostración listos en {settings.database_url}")
+    print(f"  comercializador: {demo.buyer}")
+    print(f"  explotador:      {demo.operator}")
+    print(f"  códigos:         {', '.join(demo.codes)}")
+    app.close()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ptm.server import serve  # noqa: PLC0415
+
+    return serve(host=args.host, port=args.port, workers=args.workers, demo=args.demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ptm", description="PTM Ledger")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("royalties", help="precio base del níquel (PBLRN): ptm royalties --help")
+    p = sub.add_parser("demo", help="carga los datos de demostración (idempotente)")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("serve", help="sirve la API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="procesos (solo con PostgreSQL)")
+    p.add_argument("--demo", action="store_true", help="carga los datos de demostración antes")
+    p.set_defaults(func=cmd_serve)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,11 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "royalties":
         return _royalties(args[1:])
-    parser = argparse.ArgumentParser(prog="ptm", description="PTM Ledger")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("royalties", help="nickel royalty base price (PBLRN): ptm royalties --help")
-    parser.parse_args(args)
-    return 2
+    ns = build_parser().parse_args(args)
+    return int(ns.func(ns))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,11 @@ class MemoryOutbox:
             ]
             return rows[:limit]
 
+    def caused_by(self, aggregate_id: str) -> Sequence[OutboxRow]:
+        with self._recorder.lock:
+            prefix = f"{aggregate_id}:"
+            return [r for r in self.rows.values() if r.event_id.startswith(prefix)]
+
     def mark_sent(self, key: str, now: datetime, provider_ref: str | None) -> bool:
         with self._recorder.lock:
             row = self.rows[key]
@@ -51,7 +56,9 @@ class MemoryOutbox:
         with self._recorder.lock:
             row = self.rows[key]
             self.rows[key] = replace(
-                row, attempts=row.attempts + 1, last_error=error[:500],
+                row,
+                attempts=row.attempts + 1,
+                last_error=error[:500],
                 next_attempt_at=next_attempt_at,
             )
 

@@ -79,6 +79,10 @@ class OutboxStore(Protocol):
         """Pending rows whose next attempt is due, oldest first."""
         ...
 
+    def caused_by(self, aggregate_id: str) -> Sequence[OutboxRow]:
+        """Rows caused by events of one aggregate, oldest first."""
+        ...
+
     def mark_sent(self, key: str, now: datetime, provider_ref: str | None) -> bool:
         """Mark delivered and blank its secrets; False if it was already sent."""
         ...

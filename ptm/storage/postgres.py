@@ -67,6 +67,9 @@ class PostgresOutbox:
             SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (status, next_attempt_at)").format(
                 i=Identifier(f"{OUTBOX_TABLE}_due"), t=self.table
             ),
+            SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (event_id text_pattern_ops)").format(
+                i=Identifier(f"{OUTBOX_TABLE}_event"), t=self.table
+            ),
         ]
 
     def insert(self, curs: Cursor[DictRow], messages: Sequence[Any]) -> None:
@@ -76,8 +79,15 @@ class PostgresOutbox:
                 "secret_params) VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (key) DO NOTHING"
             ).format(t=self.table),
             [
-                (m.key, m.event_id, m.channel, m.recipient, m.template, Jsonb(m.params),
-                 Jsonb(list(m.secret_params)))
+                (
+                    m.key,
+                    m.event_id,
+                    m.channel,
+                    m.recipient,
+                    m.template,
+                    Jsonb(m.params),
+                    Jsonb(list(m.secret_params)),
+                )
                 for m in messages
             ],
         )
@@ -95,6 +105,15 @@ class PostgresOutbox:
                     "ORDER BY seq LIMIT %s"
                 ).format(t=self.table),
                 (PENDING, now, limit),
+            )
+            return [_row(r) for r in curs.fetchall()]
+
+    def caused_by(self, aggregate_id: str) -> Sequence[OutboxRow]:
+        # event ids are "<aggregate id>:<version>"; the text_pattern_ops index serves LIKE.
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT * FROM {t} WHERE event_id LIKE %s ORDER BY seq").format(t=self.table),
+                (f"{aggregate_id}:%",),
             )
             return [_row(r) for r in curs.fetchall()]
 

@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS {OUTBOX_TABLE} (
 _CREATE_OUTBOX_INDEX = (
     f"CREATE INDEX IF NOT EXISTS {OUTBOX_TABLE}_due ON {OUTBOX_TABLE} (status, next_attempt_at)"
 )
+_CREATE_OUTBOX_EVENT_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS {OUTBOX_TABLE}_event ON {OUTBOX_TABLE} (event_id)"
+)
 
 #: How often a polling subscription looks for new events (seconds).
 POLL_INTERVAL_S = 0.05
@@ -96,8 +99,17 @@ class SQLiteOutbox:
             "secret_params, created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (key) DO NOTHING",
             [
-                (m.key, m.event_id, m.channel, m.recipient, m.template, dumps(m.params),
-                 dumps(list(m.secret_params)), now, now)
+                (
+                    m.key,
+                    m.event_id,
+                    m.channel,
+                    m.recipient,
+                    m.template,
+                    dumps(m.params),
+                    dumps(list(m.secret_params)),
+                    now,
+                    now,
+                )
                 for m in messages
             ],
         )
@@ -113,6 +125,15 @@ class SQLiteOutbox:
                 f"SELECT * FROM {OUTBOX_TABLE} WHERE status=? AND next_attempt_at<=? "
                 "ORDER BY rowid LIMIT ?",
                 (PENDING, _ts(now), limit),
+            )
+            return [_row(r) for r in c.fetchall()]
+
+    def caused_by(self, aggregate_id: str) -> Sequence[OutboxRow]:
+        # event ids are "<aggregate id>:<version>"; a range scan on the index finds them.
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT * FROM {OUTBOX_TABLE} WHERE event_id >= ? AND event_id < ? ORDER BY rowid",
+                (f"{aggregate_id}:", f"{aggregate_id};"),
             )
             return [_row(r) for r in c.fetchall()]
 
@@ -169,7 +190,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         self.outbox = SQLiteOutbox(datastore)
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), _CREATE_OUTBOX, _CREATE_OUTBOX_INDEX]
+        return [
+            *super().construct_create_table_statements(),
+            _CREATE_OUTBOX,
+            _CREATE_OUTBOX_INDEX,
+            _CREATE_OUTBOX_EVENT_INDEX,
+        ]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
