@@ -50,6 +50,26 @@ class Settings(BaseSettings):
     postgres_pool_size: int = Field(10, ge=1, le=200)
     advisory_locks: bool = True
 
+    #: Where messages go: ``file`` (a local outbox folder a person reads with
+    #: ``ptm outbox``; the embedded default) or ``smtp`` (+ Twilio for SMS).
+    notifications_backend: Literal["file", "smtp"] = "file"
+    outbox_dir: Path = Path("var/outbox")
+    mail_from: str = "Agencia Nacional de Minería <no-responder@anm.gov.co>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    #: ``none``, ``starttls`` or ``tls`` (implicit TLS, usually port 465).
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(10.0, gt=0, le=120)
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str = "+15005550006"
+    #: Base URL of the Twilio REST API; tests point it at a local stand-in.
+    twilio_base_url: str = "https://api.twilio.com"
+    notify_batch: int = Field(50, ge=1, le=1000)
+    notify_max_backoff_s: float = Field(300.0, ge=1, le=3600)
+
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
         if self.env == "production":
