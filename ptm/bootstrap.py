@@ -1,12 +1,17 @@
-"""Wiring: build the ledger application (and later the workers) from settings."""
+"""Wiring: build the ledger application, read models and workers from settings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+
+from sqlalchemy import Engine
 
 from ledger.application import Clock, Ledger, LedgerConfig, utc_now
 from ledger.locks import ChainedLocker, KeyedLocks, Locker
 from ledger.purchase import CodePolicy
+from projections.runner import ProjectionRunner
+from ptm.db import make_engine, upgrade
 from ptm.settings import Settings, eventsourcing_env
 
 
@@ -41,3 +46,31 @@ def build_ledger(
         locker: Locker = ChainedLocker(KeyedLocks(), AdvisoryLocker(datastore))
         app.locker = locker
     return app
+
+
+@dataclass
+class Services:
+    """Everything an entry point needs, wired for one persistence setting."""
+
+    settings: Settings
+    ledger: Ledger
+    engine: Engine
+    runner: ProjectionRunner
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.engine.dispose()
+
+
+def build_services(
+    settings: Settings, *, clock: Clock = utc_now, create_table: bool = True, migrate: bool = True
+) -> Services:
+    """Ledger, read-model engine (migrated to head) and projection runner."""
+    ledger = build_ledger(settings, clock=clock, create_table=create_table)
+    engine = make_engine(settings)
+    if migrate:
+        upgrade(engine)
+    runner = ProjectionRunner(
+        ledger.recorder, ledger.mapper, engine, page_size=settings.projection_page_size
+    )
+    return Services(settings=settings, ledger=ledger, engine=engine, runner=runner)

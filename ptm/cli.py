@@ -30,6 +30,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from ptm.db import make_engine, upgrade  # noqa: PLC0415
+    from ptm.settings import Settings  # noqa: PLC0415
+
+    settings = Settings()
+    upgrade(make_engine(settings), args.revision)
+    print(f"Tablas de lectura al día ({args.revision}) en {settings.database_url}")
+    return 0
+
+
+def cmd_projections(args: argparse.Namespace) -> int:
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from ptm.bootstrap import build_services  # noqa: PLC0415
+    from ptm.settings import Settings  # noqa: PLC0415
+
+    services = build_services(Settings(), create_table=args.action != "run")
+    runner = services.runner
+    try:
+        if args.action == "status":
+            for name, lag in runner.lag().items():
+                print(f"{name:<12} atraso {lag} eventos")
+            return 0
+        if args.action == "rebuild":
+            head = runner.head()
+            with tqdm(total=head, unit="ev", desc=f"reconstruyendo {args.name}") as bar:
+                runner.rebuild(args.name, progress=bar.update)
+            return 0
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        print("Proyecciones en marcha (Ctrl+C para detener)", flush=True)
+        runner.run_forever(stop)
+        return 0
+    finally:
+        services.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ptm.server import serve  # noqa: PLC0415
 
@@ -42,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("royalties", help="precio base del níquel (PBLRN): ptm royalties --help")
     p = sub.add_parser("demo", help="carga los datos de demostración (idempotente)")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("db", help="base de datos de lectura")
+    dbsub = p.add_subparsers(dest="db_command", required=True)
+    q = dbsub.add_parser("upgrade", help="aplica las migraciones de alembic")
+    q.add_argument("revision", nargs="?", default="head")
+    q.set_defaults(func=cmd_db_upgrade)
+    p = sub.add_parser("projections", help="proyecciones (modelos de lectura)")
+    p.add_argument("action", choices=["run", "rebuild", "status"])
+    p.add_argument(
+        "name", nargs="?", help="proyección a reconstruir (balances, custody, purchases)"
+    )
+    p.set_defaults(func=cmd_projections)
     p = sub.add_parser("serve", help="sirve la API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     aggregate_cache_size: int = Field(10_000, ge=0, le=1_000_000)
     postgres_pool_size: int = Field(10, ge=1, le=200)
     advisory_locks: bool = True
+    projection_page_size: int = Field(1000, ge=1, le=10_000)
 
     #: Where messages go: ``file`` (a local outbox folder a person reads with
     #: ``ptm outbox``; the embedded default) or ``smtp`` (+ Twilio for SMS).

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from ledger.application import Ledger
-from ptm.bootstrap import build_ledger
+from ptm.bootstrap import Services, build_ledger, build_services
 from ptm.settings import Settings
 
 PG_URL = os.environ.get("PTM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -113,3 +113,11 @@ def ledger(settings: Settings, clock: FakeClock) -> Iterator[Ledger]:
     app = build_ledger(settings, clock=clock)
     yield app
     app.close()
+
+
+@pytest.fixture
+def services(settings: Settings, clock: FakeClock) -> Iterator[Services]:
+    """Ledger, migrated read models and projection runner on the test's backend."""
+    svc = build_services(settings, clock=clock)
+    yield svc
+    svc.close()

@@ -104,10 +104,11 @@ def last_code(app: Ledger, purchase_id: UUID) -> str:
 
 
 def make_world(
-    app: Ledger, *, quantities: tuple[str, ...] = ("1000", "500"), tag: str = ""
+    app: Ledger, *, quantities: tuple[str, ...] = ("1000", "500"), tag: str = "", n: int = 0
 ) -> World:
-    buyer_nit = nit("901304961")
-    seller_nit = nit("900123456")
+    """A buyer, a seller and its production; ``n`` makes another, distinct world."""
+    buyer_nit = nit(str(901304961 + n))
+    seller_nit = nit(str(900123456 + n))
     buyer = app.register_buyer(
         nit=buyer_nit,
         name=f"Comercializadora Andina{tag} S.A.S.",
@@ -133,7 +134,7 @@ def make_world(
             department_code="05",
             municipality_code="05001",
             period="2026-01",
-            code=f"OC-ORO-{i + 1:04d}",
+            code=f"OC-ORO-{n}-{i + 1:04d}" if n else f"OC-ORO-{i + 1:04d}",
         )
         for i, q in enumerate(quantities)
     ]

@@ -1,0 +1,36 @@
+"""Alembic environment: migrations of the read-model tables only (the event store's
+tables belong to the eventsourcing recorders). The connection comes from
+``ptm.db.upgrade`` (``config.attributes["connection"]``) or from the settings."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from alembic import context
+from projections.tables import metadata
+
+config = context.config
+target_metadata = metadata
+
+
+def run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    run(connection)
+else:
+    from ptm.db import make_engine
+    from ptm.settings import Settings
+
+    engine = make_engine(Settings())
+    with engine.connect() as conn:
+        run(conn)
+        conn.commit()

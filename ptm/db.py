@@ -1,0 +1,69 @@
+"""Read-model database: the SQLAlchemy engine for the configured persistence, and
+``upgrade`` (alembic migrations to head)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import StaticPool
+
+from alembic import command
+from ptm.settings import Settings
+
+ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+
+#: In-memory read models are per process; one engine per ledger store name.
+_MEMORY_ENGINES: dict[str, Engine] = {}
+
+
+def sqlalchemy_url(settings: Settings) -> tuple[str, str | None]:
+    """The SQLAlchemy URL and PostgreSQL schema for the one persistence setting."""
+    url = settings.database_url
+    if url.startswith("memory:"):
+        return "sqlite://", None
+    if url.startswith("sqlite:"):
+        return url, None
+    parts = urlsplit(url)
+    schema = parse_qs(parts.query).get("schema", [None])[0]
+    return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, "", "")), schema
+
+
+def make_engine(settings: Settings) -> Engine:
+    """An engine on the read-model database (the same database as the events)."""
+    url, schema = sqlalchemy_url(settings)
+    if url == "sqlite://":
+        # One shared in-memory database per settings object's URL key (tests use one
+        # ledger per test), kept alive by a static pool.
+        key = f"{settings.database_url}#{id(settings)}"
+        if key not in _MEMORY_ENGINES:
+            _MEMORY_ENGINES[key] = create_engine(
+                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        return _MEMORY_ENGINES[key]
+    if url.startswith("sqlite:"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: object, _record: object) -> None:
+            cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    args = {"options": f"-csearch_path={schema}"} if schema else {}
+    return create_engine(url, connect_args=args, pool_size=5, max_overflow=10, pool_pre_ping=True)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the read-model migrations up to ``revision``."""
+    if not ALEMBIC_DIR.is_dir():
+        raise RuntimeError(f"alembic migrations not found in {ALEMBIC_DIR}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
