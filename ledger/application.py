@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -213,6 +215,7 @@ class Ledger(Application[UUID]):
         self.clock = clock
         self.locker: Locker = locker or KeyedLocks()
         super().__init__(env)
+        self._local = threading.local()
         self.conflicts = 0  # retried version conflicts, for benchmarks
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -238,7 +241,7 @@ class Ledger(Application[UUID]):
         if snapshots:
             self.snapshots.put(snapshots)
 
-    def _execute(
+    def execute(
         self,
         *,
         command: str,
@@ -247,6 +250,7 @@ class Ledger(Application[UUID]):
         request: dict[str, Any],
         body: Callable[[Unit], dict[str, Any] | _Failure],
     ) -> dict[str, Any]:
+        """Run a command body in a unit with retries, idempotency and one atomic write."""
         scope = f"{actor}\x1f{command}"
         fingerprint = _fingerprint(command, request)
         if idempotency_key is not None:
@@ -281,7 +285,8 @@ class Ledger(Application[UUID]):
                     )
                 try:
                     if to_save:
-                        self.save(*to_save, outbox=unit.outbox)
+                        recordings = self.save(*to_save, outbox=unit.outbox)
+                        self._local.position = max(r.notification.id for r in recordings)
                 except (IntegrityError, RecordConflictError):
                     # Someone else wrote first; the cache fast-forwards on the next load.
                     self.conflicts += 1
@@ -295,7 +300,12 @@ class Ledger(Application[UUID]):
             return result
         raise ConcurrencyError(command=command)
 
+    def last_position(self) -> int:
+        """Notification id of this thread's latest write (or replayed command)."""
+        return int(getattr(self._local, "position", 0))
+
     def _replay(self, scope: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+        self._local.position = int(self.recorder.max_notification_id() or 0)
         try:
             rec: Aggregate = self.repository.get(idempotency_record_id(scope, key))
         except AggregateNotFoundError:
@@ -404,7 +414,7 @@ class Ledger(Application[UUID]):
             return {"organisation_id": org.id}
 
         request = {"kind": kind, **fields, "expedientes": expedientes}
-        out = self._execute(
+        out = self.execute(
             command=f"register_{kind}",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -429,7 +439,7 @@ class Ledger(Application[UUID]):
             u.get(Organisation, organisation_id).update_contact(email=em, mobile=mob, now=u.now)
             return {}
 
-        self._execute(
+        self.execute(
             command="update_contact",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -508,7 +518,7 @@ class Ledger(Application[UUID]):
             "period": per,
             "code": given,
         }
-        out = self._execute(
+        out = self.execute(
             command="register_production",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -682,7 +692,7 @@ class Ledger(Application[UUID]):
             u.add(p)
             return {"purchase_id": p.id}
 
-        out = self._execute(
+        out = self.execute(
             command="create_purchase",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -720,7 +730,7 @@ class Ledger(Application[UUID]):
             p.update_transaction(tx, by=actor, now=u.now)
             return {}
 
-        self._execute(
+        self.execute(
             command="update_transaction",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -806,7 +816,7 @@ class Ledger(Application[UUID]):
             p.load_seller_data(channel=channel, lines=parsed, by=actor, now=u.now)
             return {}
 
-        self._execute(
+        self.execute(
             command="load_seller_data",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -823,7 +833,7 @@ class Ledger(Application[UUID]):
             self._own_purchase(u, purchase_id, buyer_id).save(by=actor, now=u.now)
             return {}
 
-        self._execute(
+        self.execute(
             command="save_purchase",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -937,7 +947,7 @@ class Ledger(Application[UUID]):
                 "reservation_expires_at": p.reservation_expires_at,
             }
 
-        return self._execute(
+        return self.execute(
             command="submit_purchase",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -963,7 +973,7 @@ class Ledger(Application[UUID]):
                 "resends_left": self.config.policy.max_resends - p.resends,
             }
 
-        return self._execute(
+        return self.execute(
             command="resend_code",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -982,7 +992,7 @@ class Ledger(Application[UUID]):
     ) -> dict[str, Any]:
         """Check the seller's acceptance code; on success move the mineral to the buyer."""
         given = str(code).strip()
-        if not given.isdigit() or len(given) != self.config.policy.digits:
+        if not re.fullmatch(r"[0-9]+", given) or len(given) != self.config.policy.digits:
             raise InvalidCodeError(
                 f"El código de aceptación tiene {self.config.policy.digits} dígitos.",
                 field="code",
@@ -1031,7 +1041,7 @@ class Ledger(Application[UUID]):
             self._send_confirmation(u, p, ocs)
             return {"status": p.status, "validated_at": u.now, "total": p.total()}
 
-        return self._execute(
+        return self.execute(
             command="validate_purchase",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -1098,7 +1108,7 @@ class Ledger(Application[UUID]):
                     )
             return {}
 
-        self._execute(
+        self.execute(
             command="cancel_purchase",
             actor=actor,
             idempotency_key=idempotency_key,
@@ -1116,7 +1126,7 @@ class Ledger(Application[UUID]):
             self._expire_in_unit(u, p)
             return {"expired": True}
 
-        out = self._execute(
+        out = self.execute(
             command="expire_purchase",
             actor=actor,
             idempotency_key=None,

@@ -424,7 +424,8 @@ class _Issues:
                     None,
                     None,
                     "too_many_errors",
-                    f"Hay {self.dropped} errores más que no se muestran; corrija los "
+                    f"Hay {_errors_phrase(self.dropped)} más que no se "
+                    f"{'muestra' if self.dropped == 1 else 'muestran'}; corrija los "
                     "anteriores y vuelva a cargar el archivo.",
                 )
             )
@@ -725,7 +726,7 @@ class _Parser:
         padded = [_CONTROL.sub("\ufffd", f).strip() for f in fields[:4]]
         padded += [""] * (4 - len(padded))
         origin_text, mineral_text, unit_text, balance_text = padded
-        balance = _parse_amount(balance_text) if balance_text else "vacío"
+        balance = _parse_amount(balance_text) if balance_text else None
         # The signed form: what generate_statement signed when the line is intact.
         self.signed.extend(
             (

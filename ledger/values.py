@@ -86,7 +86,7 @@ def parse_nit(value: str, *, field: str = "nit") -> str:
         base, _, dv = raw.partition("-")
     else:
         base, dv = raw[:-1], raw[-1:]
-    if not (base.isdigit() and dv.isdigit() and len(dv) == 1 and 5 <= len(base) <= 15):
+    if not (re.fullmatch(r"[0-9]{5,15}", base) and re.fullmatch(r"[0-9]", dv)):
         raise ValidationError(
             "El NIT debe tener entre 5 y 15 dígitos seguidos del dígito de verificación.",
             field=field,
