@@ -1,1 +1,8 @@
-"""PTM Ledger: royalties."""
+"""PTM Ledger: the nickel royalty base price (PBLRN).
+
+Pure calculation (:mod:`royalties.calculation`), causes of variation
+(:mod:`royalties.variation`), the "DataNiquel" annex (:mod:`royalties.annex`), deadlines
+(:mod:`royalties.deadlines`), the event-sourced resolution case (:mod:`royalties.case`,
+:mod:`royalties.application`) and the ``ptm royalties`` command (:mod:`royalties.cli`).
+See ``docs/royalties.md``.
+"""

@@ -1,0 +1,1 @@
+"""Tests of the nickel royalty base price (PBLRN) module."""
