@@ -4,24 +4,29 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ledger.application import Ledger
-from ledger.values import MINERALS
+from api import problems
+from api.context import ApiContext
+from api.routes import admin, auth, balances, meta, purchases
+
+DESCRIPTION = """
+API del libro de transacciones de la Plataforma de Trazabilidad de Minerales (ANM).
+
+* Inicie sesión en dos pasos (`/auth/login`, luego código por correo/SMS o autenticador)
+  y envíe `Authorization: Bearer <token>`.
+* Toda escritura acepta `Idempotency-Key`: un reintento con la misma clave devuelve la
+  primera respuesta sin repetir el efecto; la misma clave con otro cuerpo es un 422.
+* Las escrituras devuelven `X-PTM-Position`; una lectura con `X-PTM-Min-Position` espera
+  (acotado) a que los modelos de lectura la alcancen.
+* Los errores son `application/problem+json` (RFC 9457) con `code` y `field`.
+* Cantidades y precios viajan como texto decimal exacto.
+"""
 
 
-def create_app(ledger: Ledger) -> FastAPI:
+def create_app(ctx: ApiContext) -> FastAPI:
     """The HTTP face of the ledger."""
-    app = FastAPI(title="PTM Ledger", version="0.1.0")
-    app.state.ledger = ledger
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/api/v1/minerals")
-    def minerals() -> list[dict[str, object]]:
-        return [
-            {"code": m.code, "name": m.name, "unit": m.unit, "scale": m.scale}
-            for m in MINERALS.values()
-        ]
-
+    app = FastAPI(title="PTM Ledger", version="1.0.0", description=DESCRIPTION)
+    app.state.ctx = ctx
+    problems.install(app)
+    for module in (meta, auth, purchases, balances, admin):
+        app.include_router(module.router)
     return app

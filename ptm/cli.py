@@ -15,18 +15,72 @@ def _royalties(argv: Sequence[str]) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ptm.bootstrap import build_ledger  # noqa: PLC0415
-    from ptm.demo import seed_demo  # noqa: PLC0415
+    from api.context import build_context  # noqa: PLC0415
+    from ptm.bootstrap import build_services  # noqa: PLC0415
+    from ptm.demo import DEMO_USERS, seed_demo  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
-    app = build_ledger(settings)
-    demo = seed_demo(app)
+    services = build_services(settings)
+    ctx = build_context(services)
+    demo = seed_demo(services.ledger, ctx.identity, ctx.hasher.hash)
+    services.runner.catch_up()
     print(f"Datos de demostración listos en {settings.database_url}")
     print(f"  comercializador: {demo.buyer}")
     print(f"  explotador:      {demo.operator}")
     print(f"  códigos:         {', '.join(demo.codes)}")
-    app.close()
+    for username, (role, _org, _name, password) in DEMO_USERS.items():
+        print(f"  usuario {username:<10} rol {role:<8} contraseña {password}")
+    services.close()
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    import getpass  # noqa: PLC0415
+
+    from api.context import build_context  # noqa: PLC0415
+    from api.security import check_password_policy  # noqa: PLC0415
+    from ledger.errors import DuplicateError, LedgerError  # noqa: PLC0415
+    from ptm.bootstrap import build_services  # noqa: PLC0415
+    from ptm.demo import AGENCY_NIT  # noqa: PLC0415
+    from ptm.settings import Settings  # noqa: PLC0415
+
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if args.password_stdin
+        else getpass.getpass("Contraseña del administrador: ")
+    )
+    services = build_services(Settings())
+    ctx = build_context(services)
+    ledger = services.ledger
+    try:
+        check_password_policy(password, username=args.username, email=args.email)
+        try:
+            agency = ledger.register_agency(
+                nit=args.agency_nit or AGENCY_NIT,
+                name="Agencia Nacional de Minería",
+                email=args.email,
+                mobile=args.mobile,
+                actor="cli:create-admin",
+            )
+        except DuplicateError as e:
+            agency = e.context["organisation_id"]
+        uid = ctx.identity.register_user(
+            username=args.username,
+            name=args.name,
+            email=args.email,
+            mobile=args.mobile,
+            role="admin",
+            organisation_id=agency,
+            password_hash=ctx.hasher.hash(password),
+            actor="cli:create-admin",
+        )
+    except LedgerError as e:
+        print(f"error: {e.detail} ({e.code}, campo {e.field})", file=sys.stderr)
+        return 2
+    finally:
+        services.close()
+    print(f"Administrador {args.username} creado ({uid}).")
     return 0
 
 
@@ -83,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("royalties", help="precio base del níquel (PBLRN): ptm royalties --help")
     p = sub.add_parser("demo", help="carga los datos de demostración (idempotente)")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("admin", help="administración")
+    asub = p.add_subparsers(dest="admin_command", required=True)
+    q = asub.add_parser("create", help="crea el primer administrador (y la ANM en el registro)")
+    q.add_argument("--username", required=True)
+    q.add_argument("--name", required=True)
+    q.add_argument("--email", required=True)
+    q.add_argument("--mobile", required=True)
+    q.add_argument("--agency-nit", default=None)
+    q.add_argument("--password-stdin", action="store_true", help="lee la contraseña de stdin")
+    q.set_defaults(func=cmd_create_admin)
     p = sub.add_parser("db", help="base de datos de lectura")
     dbsub = p.add_subparsers(dest="db_command", required=True)
     q = dbsub.add_parser("upgrade", help="aplica las migraciones de alembic")

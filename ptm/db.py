@@ -3,20 +3,20 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
+import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import StaticPool
 
 from alembic import command
 from ptm.settings import Settings
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
-
-#: In-memory read models are per process; one engine per ledger store name.
-_MEMORY_ENGINES: dict[str, Engine] = {}
 
 
 def sqlalchemy_url(settings: Settings) -> tuple[str, str | None]:
@@ -35,14 +35,13 @@ def make_engine(settings: Settings) -> Engine:
     """An engine on the read-model database (the same database as the events)."""
     url, schema = sqlalchemy_url(settings)
     if url == "sqlite://":
-        # One shared in-memory database per settings object's URL key (tests use one
-        # ledger per test), kept alive by a static pool.
-        key = f"{settings.database_url}#{id(settings)}"
-        if key not in _MEMORY_ENGINES:
-            _MEMORY_ENGINES[key] = create_engine(
-                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
-        return _MEMORY_ENGINES[key]
+        # The in-memory event store keeps its read models in a private temporary SQLite
+        # file: one shared in-memory connection cannot isolate a projection transaction
+        # from concurrent readers.
+        fd, path = tempfile.mkstemp(prefix="ptm-read-models-", suffix=".sqlite3")
+        os.close(fd)
+        atexit.register(_unlink, path)
+        url = f"sqlite:///{path}"
     if url.startswith("sqlite:"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -56,6 +55,12 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     args = {"options": f"-csearch_path={schema}"} if schema else {}
     return create_engine(url, connect_args=args, pool_size=5, max_overflow=10, pool_pre_ping=True)
+
+
+def _unlink(path: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + suffix)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

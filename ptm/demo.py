@@ -4,10 +4,14 @@ carries a fixed idempotency key, so running it again records nothing new."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
 from ledger.application import Ledger
+from ledger.errors import DuplicateError
+from ledger.identity_service import Identity
 from ledger.values import nit_check_digit
 
 
@@ -32,8 +36,22 @@ class Demo:
     codes: tuple[str, ...]
 
 
-def seed_demo(app: Ledger) -> Demo:
-    """Register the demo organisations and production (safe to run twice)."""
+#: Demo users: username → (role, organisation attribute of Demo, name, password).
+DEMO_USERS = {
+    "admin": ("admin", "agency", "Administradora ANM", "Admin-ANM-2026!"),
+    "auditora": ("auditor", "agency", "Auditora ANM", "Auditoria-ANM-2026!"),
+    "analista": ("analyst", "agency", "Analista Subdirección de Minería", "Niquel-PBLRN-2026!"),
+    "comprador": ("buyer", "buyer", "Carolina Compras", "Compra-Oro-2026!"),
+    "vendedor": ("seller", "operator", "Víctor Ventas", "Venta-Oro-2026!"),
+}
+
+
+def seed_demo(
+    app: Ledger,
+    identity: Identity | None = None,
+    hash_password: Callable[[str], str] | None = None,
+) -> Demo:
+    """Register the demo organisations, production and users (safe to run twice)."""
     actor = "demo-seed"
     agency = app.register_agency(
         nit=AGENCY_NIT,
@@ -102,4 +120,18 @@ def seed_demo(app: Ledger) -> Demo:
         )
         for op, mineral, qty, exp, dep, mun, period, code in productions
     )
-    return Demo(agency, buyer, operator, operator2, codes)
+    demo = Demo(agency, buyer, operator, operator2, codes)
+    if identity is not None and hash_password is not None:
+        for username, (role, org_attr, name, password) in DEMO_USERS.items():
+            with contextlib.suppress(DuplicateError):  # seeded before
+                identity.register_user(
+                    username=username,
+                    name=name,
+                    email=f"{username}@demo.ptm.example.co",
+                    mobile="+573000000000",
+                    role=role,
+                    organisation_id=getattr(demo, org_attr),
+                    password_hash=hash_password(password),
+                    actor=actor,
+                )
+    return demo

@@ -1,36 +1,94 @@
-"""Running the API with uvicorn on the configured persistence."""
+"""Running the API with uvicorn, with the background workers of the embedded default."""
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
-from ptm.bootstrap import build_ledger
+from api.context import ApiContext, build_context
+from ptm.bootstrap import Services, build_services
 from ptm.demo import seed_demo
 from ptm.settings import Settings
 
+log = logging.getLogger(__name__)
+
+
+class BackgroundWorkers:
+    """Projection runner (and, when wired, the outbox sender) as threads of this process."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        t = threading.Thread(
+            target=self.services.runner.run_forever,
+            args=(self.stop,),
+            name="ptm-projections",
+            daemon=True,
+        )
+        t.start()
+        self.threads.append(t)
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=5)
+
+
+def build_api(settings: Settings, *, embedded_workers: bool) -> tuple[FastAPI, ApiContext]:
+    """The app on the configured persistence; optionally with in-process workers."""
+    services = build_services(settings, create_table=False, migrate=False)
+    ctx = build_context(services)
+    workers = BackgroundWorkers(services) if embedded_workers else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if workers is not None:
+            workers.start()
+        try:
+            yield
+        finally:
+            if workers is not None:
+                workers.close()
+            services.close()
+
+    app = create_app(ctx)
+    app.router.lifespan_context = lifespan
+    return app, ctx
+
 
 def app_factory() -> FastAPI:
-    """uvicorn factory: one ledger per worker process, tables already created."""
+    """uvicorn factory: one app per worker process; tables were created by ``serve``."""
     settings = Settings()
-    return create_app(build_ledger(settings, create_table=False))
+    # Embedded default (one process): the workers run inside it. With PostgreSQL and
+    # several processes, run ``ptm projections run`` and ``ptm notify run`` beside it.
+    app, _ = build_api(settings, embedded_workers=not settings.is_postgres())
+    return app
 
 
 def serve(*, host: str, port: int, workers: int, demo: bool) -> int:
-    """Create tables once, optionally seed demo data, then serve."""
+    """Create tables and migrate once, optionally seed demo data, then serve."""
     settings = Settings()
     if workers > 1 and not settings.is_postgres():
         print(
             "--workers > 1 requiere PostgreSQL (PTM_DATABASE_URL=postgresql://…)", file=sys.stderr
         )
         return 2
-    app = build_ledger(settings)  # creates the tables once, before any worker starts
+    services = build_services(settings)  # event tables and read-model migrations, once
     if demo:
-        seed_demo(app)
-    app.close()
+        ctx = build_context(services)
+        seed_demo(services.ledger, ctx.identity, ctx.hasher.hash)
+        services.runner.catch_up()
+    services.close()
     uvicorn.run(
         "ptm.server:app_factory",
         factory=True,

@@ -1,0 +1,164 @@
+"""Registry administration (admin role): organisations, users, production."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+from fastapi.params import Path
+
+from api.deps import Admin, Ctx, IdemKey, set_position
+from api.problems import responses
+from api.schemas import (
+    BuyerIn,
+    ContactIn,
+    Created,
+    OperatorIn,
+    OrganisationOut,
+    ProductionIn,
+    ProductionOut,
+    UserIn,
+    UserOut,
+)
+from api.security import check_password_policy
+from ledger.registry import Organisation
+
+router = APIRouter(prefix="/api/v1/admin", tags=["administración"])
+
+OrgId = Annotated[UUID, Path(description="Organización")]
+COMMON = responses(401, 403, 404, 409, 422)
+
+
+def org_out(org: Organisation) -> OrganisationOut:
+    return OrganisationOut(
+        id=org.id,
+        kind=org.kind,
+        doc_type=org.doc_type,
+        doc_number=org.doc_number,
+        name=org.name,
+        email=org.email,
+        mobile=org.mobile,
+        rucom=org.rucom,
+        expedientes=list(org.expedientes),
+        origin_codes=list(org.origin_codes),
+    )
+
+
+@router.post(
+    "/organisations/buyers",
+    response_model=Created,
+    status_code=status.HTTP_201_CREATED,
+    responses=COMMON,
+)
+def register_buyer(
+    body: BuyerIn, caller: Admin, ctx: Ctx, key: IdemKey, response: Response
+) -> Created:
+    """Registrar un comercializador (NIT con dígito de verificación y RUCOM)."""
+    oid = ctx.services.ledger.register_buyer(
+        **body.model_dump(), actor=caller.actor, idempotency_key=key
+    )
+    set_position(response, ctx)
+    return Created(id=oid)
+
+
+@router.post(
+    "/organisations/operators",
+    response_model=Created,
+    status_code=status.HTTP_201_CREATED,
+    responses=COMMON,
+)
+def register_operator(
+    body: OperatorIn, caller: Admin, ctx: Ctx, key: IdemKey, response: Response
+) -> Created:
+    """Registrar un explotador minero autorizado con sus expedientes y contactos."""
+    oid = ctx.services.ledger.register_operator(
+        **body.model_dump(), actor=caller.actor, idempotency_key=key
+    )
+    set_position(response, ctx)
+    return Created(id=oid)
+
+
+@router.get(
+    "/organisations/{organisation_id}",
+    response_model=OrganisationOut,
+    responses=responses(401, 403, 404),
+)
+def get_organisation(organisation_id: OrgId, caller: Admin, ctx: Ctx) -> OrganisationOut:
+    """Una organización del registro."""
+    return org_out(ctx.services.ledger.get_organisation(organisation_id))
+
+
+@router.put(
+    "/organisations/{organisation_id}/contact", response_model=OrganisationOut, responses=COMMON
+)
+def update_contact(
+    organisation_id: OrgId,
+    body: ContactIn,
+    caller: Admin,
+    ctx: Ctx,
+    key: IdemKey,
+    response: Response,
+) -> OrganisationOut:
+    """Actualizar el correo y el celular registrados (a ellos van códigos y enlaces)."""
+    ctx.services.ledger.update_contact(
+        organisation_id=organisation_id,
+        email=body.email,
+        mobile=body.mobile,
+        actor=caller.actor,
+        idempotency_key=key,
+    )
+    set_position(response, ctx)
+    return org_out(ctx.services.ledger.get_organisation(organisation_id))
+
+
+@router.post(
+    "/users", response_model=UserOut, status_code=status.HTTP_201_CREATED, responses=COMMON
+)
+def create_user(body: UserIn, caller: Admin, ctx: Ctx, key: IdemKey, response: Response) -> UserOut:
+    """Crear un usuario con su rol en una organización del tipo que corresponde."""
+    check_password_policy(body.password, username=body.username, email=body.email)
+    uid = ctx.identity.register_user(
+        username=body.username,
+        name=body.name,
+        email=body.email,
+        mobile=body.mobile,
+        role=body.role,
+        organisation_id=body.organisation_id,
+        password_hash=ctx.hasher.hash(body.password),
+        actor=caller.actor,
+        idempotency_key=key,
+    )
+    set_position(response, ctx)
+    user = ctx.identity.get_user(uid)
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        name=user.name,
+        role=user.role,
+        organisation_id=user.organisation_id,
+    )
+
+
+@router.post(
+    "/production",
+    response_model=ProductionOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=COMMON,
+)
+def register_production(
+    body: ProductionIn, caller: Admin, ctx: Ctx, key: IdemKey, response: Response
+) -> ProductionOut:
+    """Registrar producción: crea un código de origen con su cantidad para el explotador."""
+    code = ctx.services.ledger.register_production(
+        **body.model_dump(), actor=caller.actor, idempotency_key=key
+    )
+    set_position(response, ctx)
+    oc = ctx.services.ledger.get_origin_code(code)
+    return ProductionOut(
+        code=oc.code,
+        operator_id=oc.operator_id,
+        mineral=oc.mineral,
+        unit=oc.unit,
+        produced=str(oc.produced),
+    )

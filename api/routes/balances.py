@@ -1,0 +1,117 @@
+"""Balances of the caller's organisation; chain of custody and reports for auditors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.params import Path
+
+from api.deps import Auditor, BuyerOrSeller, Ctx, ReadAfter
+from api.problems import responses
+from api.schemas import (
+    Balance,
+    BalancePage,
+    CustodyPage,
+    Movement,
+    ReportPage,
+    ReportRow,
+    page_meta,
+    quantity_text,
+)
+from ledger.errors import NotFoundError
+from projections import queries
+
+router = APIRouter(prefix="/api/v1", tags=["saldos"])
+
+Limit = Annotated[int, Query(ge=1, le=queries.MAX_PAGE, description="Tamaño de página (máx. 100)")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+@router.get(
+    "/balances",
+    response_model=BalancePage,
+    responses=responses(401, 403, 422),
+    dependencies=[ReadAfter],
+)
+def my_balances(
+    caller: BuyerOrSeller, ctx: Ctx, offset: Offset = 0, limit: Limit = 50
+) -> BalancePage:
+    """Saldos de la organización del usuario por código de origen (disponible y reservado)."""
+    page = queries.balances_of(ctx.services.engine, str(caller.org_id), offset=offset, limit=limit)
+    items = [
+        Balance.model_validate(
+            {
+                **r,
+                "available": quantity_text(r["available"], r["mineral"]),
+                "reserved": quantity_text(r["reserved"], r["mineral"]),
+            }
+        )
+        for r in page.items
+    ]
+    return BalancePage(items=items, page=page_meta(page.total, offset, limit, page.next_offset))
+
+
+@router.get(
+    "/origin-codes/{code}/custody",
+    response_model=CustodyPage,
+    responses=responses(401, 403, 404, 422),
+    dependencies=[ReadAfter],
+)
+def custody(
+    code: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9-]{4,40}$")],
+    caller: Auditor,
+    ctx: Ctx,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> CustodyPage:
+    """Cadena de custodia de un código de origen: cada movimiento, en orden."""
+    code = code.upper()
+    row = queries.origin_code_row(ctx.services.engine, code)
+    if row is None:
+        raise NotFoundError(
+            "El código de origen no existe.", field="code", code="unknown_origin_code"
+        )
+    page = queries.custody_of(ctx.services.engine, code, offset=offset, limit=limit)
+    items = [
+        Movement.model_validate({**r, "quantity": quantity_text(r["quantity"], row["mineral"])})
+        for r in page.items
+    ]
+    return CustodyPage(
+        origin_code=code, items=items, page=page_meta(page.total, offset, limit, page.next_offset)
+    )
+
+
+@router.get(
+    "/reports/traceability",
+    response_model=ReportPage,
+    responses=responses(401, 403, 422),
+    dependencies=[ReadAfter],
+)
+def traceability_report(
+    caller: Auditor,
+    ctx: Ctx,
+    month_from: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    month_to: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    mineral: Annotated[str | None, Query(max_length=32)] = None,
+    department_code: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> ReportPage:
+    """Totales de compras confirmadas por mineral × departamento × municipio × mes."""
+    page = queries.report(
+        ctx.services.engine,
+        month_from=month_from,
+        month_to=month_to,
+        mineral=mineral.upper() if mineral else None,
+        department_code=department_code,
+        offset=offset,
+        limit=limit,
+    )
+    items = [
+        ReportRow.model_validate(
+            {**r, "quantity": quantity_text(r["quantity"], r["mineral"]), "value": str(r["value"])}
+        )
+        for r in page.items
+    ]
+    return ReportPage(items=items, page=page_meta(page.total, offset, limit, page.next_offset))
