@@ -63,6 +63,7 @@ from ledger.purchase import (
     Purchase,
 )
 from ledger.registry import AGENCY, BUYER, OPERATOR, Organisation, organisation_id
+from ledger.statement import StatementRow, generate_statement
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -93,6 +94,7 @@ class LedgerConfig:
 
     code_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     policy: CodePolicy = field(default_factory=CodePolicy)
+    statement_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     max_retries: int = 10
     snapshot_interval: int = 200
 
@@ -583,6 +585,34 @@ class Ledger(Application[UUID]):
                 }
             )
         return rows
+
+    def seller_statement(self, operator_id: UUID, *, statement_id: str | None = None) -> bytes:
+        """The operator's TXT balance statement (alternative 1), signed with the server key."""
+        op = self.get_organisation(operator_id)
+        if op.kind != OPERATOR:
+            raise ValidationError(
+                "Solo un explotador minero tiene estado de saldos.",
+                field="organisation_id",
+                code="not_an_operator",
+            )
+        rows = [
+            StatementRow(
+                origin_code=r["origin_code"],
+                mineral=r["mineral"],
+                unit=r["unit"],
+                available=r["available"],
+            )
+            for r in self.operator_balances(operator_id)
+            if r["available"] > 0
+        ]
+        return generate_statement(
+            statement_id=statement_id or str(uuid4()),
+            seller_doc_type=op.doc_type,
+            seller_doc_number=op.doc_number,
+            rows=rows,
+            key=self.config.statement_key,
+            issued_at=self.clock(),
+        )
 
     # --- purchase: draft ------------------------------------------------------------
 

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
 from sqlalchemy import Engine
 
 from ledger.application import Clock, Ledger, LedgerConfig, utc_now
 from ledger.locks import ChainedLocker, KeyedLocks, Locker
 from ledger.purchase import CodePolicy
+from notifications.envelope import Attachment
+from notifications.wiring import build_senders, build_worker
+from notifications.worker import OutboxWorker
 from projections.runner import ProjectionRunner
 from ptm.db import make_engine, upgrade
 from ptm.settings import Settings, eventsourcing_env
+from ptm.storage.outbox import OutboxRow
 
 
 def ledger_config(settings: Settings) -> LedgerConfig:
     """Limits and secrets of the ledger from settings."""
     return LedgerConfig(
         code_key=settings.secret("code_hmac_key"),
+        statement_key=settings.secret("statement_key"),
         policy=CodePolicy(
             digits=settings.code_digits,
             code_ttl=timedelta(seconds=settings.code_ttl_s),
@@ -74,3 +81,52 @@ def build_services(
         ledger.recorder, ledger.mapper, engine, page_size=settings.projection_page_size
     )
     return Services(settings=settings, ledger=ledger, engine=engine, runner=runner)
+
+
+def statement_attachments(ledger: Ledger) -> Callable[[OutboxRow], list[Attachment]]:
+    """The seller's fresh TXT statement for its confirmation e-mail (and statement mails)."""
+
+    def provide(row: OutboxRow) -> list[Attachment]:
+        wants = row.template == "balance_statement" or (
+            row.template == "purchase_confirmed" and row.params.get("role") == "vendedor"
+        )
+        if not wants:
+            return []
+        org_id = UUID(row.params["organisation_id"])
+        data = ledger.seller_statement(org_id, statement_id=row.params.get("statement_id"))
+        stamp = ledger.clock().strftime("%Y%m%d%H%M%S")
+        return [Attachment(filename=f"estado-saldos-{stamp}.txt", content=data)]
+
+    return provide
+
+
+def build_notifier(settings: Settings, ledger: Ledger) -> OutboxWorker:
+    """The outbox worker with the configured senders (file outbox by default)."""
+    email, sms = build_senders(
+        backend=settings.notifications_backend,
+        outbox_dir=settings.outbox_dir,
+        mail_from=settings.mail_from,
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        smtp_security=settings.smtp_security,
+        smtp_username=settings.smtp_username,
+        smtp_password=(
+            settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        ),
+        smtp_timeout_s=settings.smtp_timeout_s,
+        twilio_account_sid=settings.twilio_account_sid,
+        twilio_auth_token=(
+            settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+        ),
+        twilio_from=settings.twilio_from,
+        twilio_base_url=settings.twilio_base_url,
+    )
+    store = ledger.recorder.outbox  # type: ignore[attr-defined]
+    return build_worker(
+        store,
+        email=email,
+        sms=sms,
+        batch=settings.notify_batch,
+        max_backoff_s=settings.notify_max_backoff_s,
+        attachments=statement_attachments(ledger),
+    )

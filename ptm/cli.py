@@ -125,6 +125,42 @@ def cmd_projections(args: argparse.Namespace) -> int:
         services.close()
 
 
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from notifications.filesender import format_outbox  # noqa: PLC0415
+    from ptm.settings import Settings  # noqa: PLC0415
+
+    print(format_outbox(Settings().outbox_dir, args.limit))
+    return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from notifications.worker import permanent_failures  # noqa: PLC0415
+    from ptm.bootstrap import build_ledger, build_notifier  # noqa: PLC0415
+    from ptm.settings import Settings  # noqa: PLC0415
+
+    settings = Settings()
+    ledger = build_ledger(settings, create_table=False)
+    worker = build_notifier(settings, ledger)
+    try:
+        if args.action == "once":
+            print(worker.run_once())
+        elif args.action == "failures":
+            for row in permanent_failures(ledger.recorder.outbox.all()):  # type: ignore[attr-defined]
+                print(f"{row.key}  {row.channel}  {row.recipient}  {row.last_error}")
+        else:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            print("Envío de notificaciones en marcha (Ctrl+C para detener)", flush=True)
+            worker.run_forever(stop, 0.5)
+        return 0
+    finally:
+        ledger.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ptm.server import serve  # noqa: PLC0415
 
@@ -158,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
         "name", nargs="?", help="proyección a reconstruir (balances, custody, purchases)"
     )
     p.set_defaults(func=cmd_projections)
+    p = sub.add_parser("outbox", help="lee la bandeja local de correos y SMS (modo archivo)")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_outbox)
+    p = sub.add_parser("notify", help="envío de correos y SMS desde la bandeja de salida")
+    p.add_argument("action", choices=["run", "once", "failures"])
+    p.set_defaults(func=cmd_notify)
     p = sub.add_parser("serve", help="sirve la API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.context import ApiContext, build_context
-from ptm.bootstrap import Services, build_services
+from ptm.bootstrap import Services, build_notifier, build_services
 from ptm.demo import seed_demo
 from ptm.settings import Settings
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundWorkers:
-    """Projection runner (and, when wired, the outbox sender) as threads of this process."""
+    """Projection runner and outbox sender as threads of this process."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -29,14 +29,15 @@ class BackgroundWorkers:
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        t = threading.Thread(
-            target=self.services.runner.run_forever,
-            args=(self.stop,),
-            name="ptm-projections",
-            daemon=True,
-        )
-        t.start()
-        self.threads.append(t)
+        notifier = build_notifier(self.services.settings, self.services.ledger)
+        targets: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
+            ("ptm-projections", self.services.runner.run_forever, (self.stop,)),
+            ("ptm-notifications", notifier.run_forever, (self.stop, 0.5)),
+        ]
+        for name, target, args in targets:
+            t = threading.Thread(target=target, args=args, name=name, daemon=True)
+            t.start()
+            self.threads.append(t)
 
     def close(self) -> None:
         self.stop.set()

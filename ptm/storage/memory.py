@@ -55,6 +55,8 @@ class MemoryOutbox:
     def mark_failed(self, key: str, now: datetime, error: str, next_attempt_at: datetime) -> None:
         with self._recorder.lock:
             row = self.rows[key]
+            if row.status != PENDING:
+                return
             self.rows[key] = replace(
                 row,
                 attempts=row.attempts + 1,
