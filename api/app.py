@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.context import ApiContext
-from api.routes import admin, auth, balances, meta, purchases
+from api.routes import admin, auth, balances, channels, meta, purchases, seller_pages
 
 DESCRIPTION = """
 API del libro de transacciones de la Plataforma de Trazabilidad de Minerales (ANM).
@@ -27,6 +27,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(title="PTM Ledger", version="1.0.0", description=DESCRIPTION)
     app.state.ctx = ctx
     problems.install(app)
-    for module in (meta, auth, purchases, balances, admin):
+    for module in (meta, auth, purchases, channels, balances, admin, seller_pages):
         app.include_router(module.router)
     return app

@@ -11,8 +11,9 @@ from uuid import UUID
 
 EMAIL: Final = "email"
 SMS: Final = "sms"
+WEBHOOK: Final = "webhook"
 
-Channel = Literal["email", "sms"]
+Channel = Literal["email", "sms", "webhook"]
 
 
 def event_id(originator_id: UUID, originator_version: int) -> str:
@@ -37,6 +38,6 @@ class OutboxMessage:
     secret_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        assert self.channel in (EMAIL, SMS), self.channel
+        assert self.channel in (EMAIL, SMS, WEBHOOK), self.channel
         assert self.recipient, "message without recipient"
         assert set(self.secret_params) <= set(self.params), "secret param missing"

@@ -176,6 +176,10 @@ class Purchase(Aggregate):
 
     # --- draft editing ---------------------------------------------------------------
 
+    def check_editable(self) -> None:
+        """Raise unless the purchase is still a draft."""
+        self._require(DRAFT)
+
     def update_transaction(self, fields: dict[str, Any], *, by: str, now: datetime) -> None:
         """Set transaction fields of a draft (validated by the application)."""
         self._require(DRAFT)

@@ -61,7 +61,7 @@ class Organisation(Aggregate):
         self.registered_at = registered_at
         self.origin_codes: list[str] = []
         self.webservice_url: str | None = None
-        self.webservice_secret_hash: str | None = None
+        self.webservice_secret_sealed: str | None = None
 
     @classmethod
     def register(
@@ -145,13 +145,24 @@ class Organisation(Aggregate):
     def _origin_code_registered(self, code: str, at: datetime) -> None:
         self.origin_codes.append(code)
 
-    def configure_webservice(self, *, url: str, secret_hash: str, now: datetime) -> None:
-        """Set the operator's web-service endpoint and the hash of its API secret."""
+    def request_statement(self, *, statement_id: str, now: datetime) -> None:
+        """The operator asked for its TXT balance statement by e-mail."""
+        if self.kind != OPERATOR:
+            raise ConflictError("Solo un explotador minero tiene estado de saldos.", field="kind")
+        self._statement_requested(statement_id=statement_id, at=now)
+
+    @event("StatementRequested")
+    def _statement_requested(self, statement_id: str, at: datetime) -> None:
+        pass
+
+    def configure_webservice(self, *, url: str, secret_sealed: str, now: datetime) -> None:
+        """Set the operator's web-service endpoint and its API secret, sealed by the edge
+        (HMAC verification needs the secret itself, so it is encrypted, not hashed)."""
         if self.kind != OPERATOR:
             raise ConflictError("Solo un explotador minero configura web service.", field="kind")
-        self._webservice_configured(url=url, secret_hash=secret_hash, at=now)
+        self._webservice_configured(url=url, secret_sealed=secret_sealed, at=now)
 
     @event("WebServiceConfigured")
-    def _webservice_configured(self, url: str, secret_hash: str, at: datetime) -> None:
+    def _webservice_configured(self, url: str, secret_sealed: str, at: datetime) -> None:
         self.webservice_url = url
-        self.webservice_secret_hash = secret_hash
+        self.webservice_secret_sealed = secret_sealed

@@ -9,6 +9,7 @@ from typing import Literal
 
 from notifications.filesender import FileSender
 from notifications.senders import EmailSender, Security, SmsSender, SmtpEmailSender, TwilioSmsSender
+from notifications.webhooks import WebhookSender
 from notifications.worker import AttachmentProvider, OutboxWorker
 from ptm.storage.outbox import OutboxStore
 
@@ -73,6 +74,7 @@ def build_worker(
     max_backoff_s: float,
     attachments: AttachmentProvider | None = None,
     clock: Callable[[], datetime] = _utc_now,
+    webhooks: WebhookSender | None = None,
 ) -> OutboxWorker:
     """An outbox worker over ``store`` with the given senders."""
     return OutboxWorker(
@@ -83,4 +85,5 @@ def build_worker(
         batch=batch,
         max_backoff_s=max_backoff_s,
         attachments=attachments,
+        webhooks=webhooks,
     )

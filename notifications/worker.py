@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from ledger.messages import EMAIL, SMS
+from ledger.messages import EMAIL, SMS, WEBHOOK
 from notifications.envelope import Attachment, EnvelopeError, build_email, check_mobile
 from notifications.rendering import RenderedEmail, RenderedSms, RenderError, render, template_spec
 from notifications.senders import EmailSender, PermanentSendError, SmsSender, TransientSendError
+from notifications.webhooks import WebhookSender
 from ptm.storage.outbox import PENDING, OutboxRow, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class OutboxWorker:
         max_backoff_s: float = 300.0,
         attachments: AttachmentProvider | None = None,
         rng: random.Random | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         assert 1 <= batch <= BATCH_MAX, batch
         assert max_backoff_s >= 1, max_backoff_s
@@ -113,6 +115,7 @@ class OutboxWorker:
         self.batch = batch
         self.max_backoff_s = max_backoff_s
         self.attachments = attachments
+        self.webhooks = webhooks
         # Jitter needs no unpredictability, only spread; tests inject a seeded one.
         self._rng = rng or random.Random()  # noqa: S311
 
@@ -166,6 +169,12 @@ class OutboxWorker:
             return self.sms.send_sms(
                 to=check_mobile(row.recipient), body=sms.body, outbox_key=row.key
             )
+        if row.channel == WEBHOOK:
+            if self.webhooks is None:
+                raise TransientSendError(
+                    "no hay emisor de web service configurado", provider_down=True
+                )
+            return self.webhooks.send_webhook(row)
         raise RenderError(f"Canal desconocido: {row.channel!r}.", template=row.template)
 
     def _attachments_for(self, row: OutboxRow) -> Sequence[Attachment]:

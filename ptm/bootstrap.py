@@ -13,9 +13,11 @@ from ledger.application import Clock, Ledger, LedgerConfig, utc_now
 from ledger.locks import ChainedLocker, KeyedLocks, Locker
 from ledger.purchase import CodePolicy
 from notifications.envelope import Attachment
+from notifications.webhooks import HttpWebhookSender
 from notifications.wiring import build_senders, build_worker
 from notifications.worker import OutboxWorker
 from projections.runner import ProjectionRunner
+from ptm.crypto import SecretBox
 from ptm.db import make_engine, upgrade
 from ptm.settings import Settings, eventsourcing_env
 from ptm.storage.outbox import OutboxRow
@@ -122,6 +124,7 @@ def build_notifier(settings: Settings, ledger: Ledger) -> OutboxWorker:
         twilio_base_url=settings.twilio_base_url,
     )
     store = ledger.recorder.outbox  # type: ignore[attr-defined]
+    webhooks = HttpWebhookSender(webservice_secrets(settings, ledger))
     return build_worker(
         store,
         email=email,
@@ -129,4 +132,25 @@ def build_notifier(settings: Settings, ledger: Ledger) -> OutboxWorker:
         batch=settings.notify_batch,
         max_backoff_s=settings.notify_max_backoff_s,
         attachments=statement_attachments(ledger),
+        webhooks=webhooks,
     )
+
+
+def webservice_box(settings: Settings) -> SecretBox:
+    """The box that seals sellers' web-service secrets."""
+    return SecretBox(settings.secret("session_key"), "webservice")
+
+
+def webservice_secrets(settings: Settings, ledger: Ledger) -> Callable[[str], str]:
+    """organisation id → its web-service API secret, in clear (for signing)."""
+    box = webservice_box(settings)
+
+    def secret_for(org_id: str) -> str:
+        org = ledger.get_organisation(UUID(org_id))
+        sealed = org.webservice_secret_sealed
+        secret = box.unseal(sealed) if sealed else None
+        if secret is None:
+            raise LookupError(f"organisation {org_id} has no usable web-service secret")
+        return secret
+
+    return secret_for

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     advisory_locks: bool = True
     projection_page_size: int = Field(1000, ge=1, le=10_000)
 
+    #: Base of the links e-mailed to sellers (the public address of this service).
+    public_base_url: str = "http://127.0.0.1:8000"
+    #: Largest TXT statement upload accepted (bytes).
+    upload_max_bytes: int = Field(1_000_000, ge=1_000, le=10_000_000)
+
     #: Where messages go: ``file`` (a local outbox folder a person reads with
     #: ``ptm outbox``; the embedded default) or ``smtp`` (+ Twilio for SMS).
     notifications_backend: Literal["file", "smtp"] = "file"

@@ -24,6 +24,8 @@ def expectations(kind: str) -> dict[str, str | int]:
         base.update(comprador=ALLOWED, otro=404)
     elif kind == "buyer":
         base.update(comprador=ALLOWED, otro=ALLOWED)
+    elif kind == "seller":
+        base.update(vendedor=ALLOWED)
     elif kind == "holder":
         base.update(comprador=ALLOWED, otro=ALLOWED, vendedor=ALLOWED)
     elif kind == "auditor":
@@ -49,7 +51,13 @@ def endpoints(users: Users, pid: str) -> list[tuple[str, str, dict[str, Any] | N
         ("POST", f"/api/v1/purchases/{pid}/submit", None, "own_purchase"),
         ("POST", f"/api/v1/purchases/{pid}/resend-code", None, "own_purchase"),
         ("POST", f"/api/v1/purchases/{pid}/validate", {"code": "000000"}, "own_purchase"),
+        ("POST", f"/api/v1/purchases/{pid}/seller-url", None, "own_purchase"),
+        ("POST", f"/api/v1/purchases/{pid}/seller-ws", None, "own_purchase"),
+        ("POST", f"/api/v1/purchases/{pid}/lines/txt", {"__files__": True}, "own_purchase"),
         ("POST", f"/api/v1/purchases/{pid}/cancel", {"reason": "prueba"}, "own_purchase"),
+        ("GET", "/api/v1/statements/current", None, "seller"),
+        ("POST", "/api/v1/statements/email", None, "seller"),
+        ("PUT", "/api/v1/webservice", {"url": "https://erp.example.co/ptm"}, "seller"),
         ("GET", "/api/v1/balances", None, "holder"),
         ("GET", f"/api/v1/origin-codes/{w.codes[0]}/custody", None, "auditor"),
         ("GET", "/api/v1/reports/traceability", None, "auditor"),
@@ -128,7 +136,16 @@ def test_authorisation_matrix(client: TestClient, ctx: ApiContext, users: Users)
     for method, path, body, kind in endpoints(users, pid):
         for role, expected in expectations(kind).items():
             ctx.limiter.reset()
-            resp = client.request(method, path, json=body, headers=tokens[role])
+            if body is not None and "__files__" in body:
+                resp = client.request(
+                    method,
+                    path,
+                    headers=tokens[role],
+                    data={"unit_price": "1"},
+                    files={"file": ("s.txt", b"x;y", "text/plain")},
+                )
+            else:
+                resp = client.request(method, path, json=body, headers=tokens[role])
             ok = (
                 resp.status_code not in (401, 403, 404) and resp.status_code < 500
                 if expected == ALLOWED

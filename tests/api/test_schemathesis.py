@@ -111,6 +111,8 @@ def token_for(path: str, tokens: dict[str, dict[str, str]]) -> dict[str, str]:
         return tokens["admin"]
     if path.startswith(("/api/v1/origin-codes", "/api/v1/reports")):
         return tokens["auditora"]
+    if path.startswith(("/api/v1/statements", "/api/v1/webservice")):
+        return tokens["vendedor"]
     return tokens["comprador"]
 
 

@@ -1,0 +1,326 @@
+"""The three ways to load the seller's quantities: TXT statement (alternative 1),
+one-time URL (alternative 2) and the seller's web service (alternative 3)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
+from fastapi.params import Path
+from pydantic import BaseModel, Field, StringConstraints
+
+from api import ratelimit as rl
+from api.deps import Buyer, Ctx, IdemKey, Seller, set_position
+from api.problems import responses
+from api.routes.purchases import result
+from api.schemas import CommandResult, LineIn, Strict
+from ledger import webhooks
+from ledger.errors import AuthenticationError, NotFoundError, ValidationError
+from ledger.statement import parse_statement
+from ptm.bootstrap import webservice_box
+
+router = APIRouter(prefix="/api/v1", tags=["canales del vendedor"])
+
+PurchaseId = Annotated[UUID, Path(description="Identificador de la compra")]
+COMMON = responses(401, 403, 404, 409, 413, 422, 429)
+TXT_MEDIA = "text/plain; charset=utf-8"
+
+
+class LinkIssued(BaseModel):
+    id: UUID
+    expires_at: datetime
+    sent_to: str
+    detail: str
+
+
+class WebServiceIn(Strict):
+    url: Annotated[str, StringConstraints(min_length=8, max_length=500)]
+
+
+class WebServiceOut(BaseModel):
+    url: str
+    secret: str
+    detail: str
+
+
+class StatementSent(BaseModel):
+    statement_id: str
+    sent_to: str
+
+
+class WsLines(Strict):
+    token: Annotated[str, StringConstraints(min_length=10, max_length=100)]
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
+
+
+class WsAccepted(BaseModel):
+    purchase_id: UUID
+    status: str
+    lines: int
+
+
+def _mask(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:2]}***@{domain}"
+
+
+def _prices(unit_price: str | None, unit_prices: str | None) -> tuple[str | None, dict[str, str]]:
+    by_code: dict[str, str] = {}
+    if unit_prices:
+        try:
+            raw = json.loads(unit_prices)
+        except json.JSONDecodeError:
+            raise ValidationError(
+                "unit_prices debe ser un objeto JSON código → precio.",
+                field="unit_prices",
+                code="invalid_json",
+            ) from None
+        if not isinstance(raw, dict) or len(raw) > 5000:
+            raise ValidationError(
+                "unit_prices debe ser un objeto JSON código → precio.",
+                field="unit_prices",
+                code="invalid_json",
+            )
+        by_code = {str(k).strip().upper(): str(v) for k, v in raw.items()}
+    return unit_price, by_code
+
+
+@router.post("/purchases/{purchase_id}/lines/txt", response_model=CommandResult, responses=COMMON)
+def upload_txt(
+    purchase_id: PurchaseId,
+    caller: Buyer,
+    ctx: Ctx,
+    key: IdemKey,
+    response: Response,
+    file: Annotated[
+        UploadFile,
+        File(description="Estado de saldos TXT diligenciado por el vendedor (cantidad_a_vender)"),
+    ],
+    unit_price: Annotated[
+        str | None, Form(max_length=28, description="Precio unitario para todas las líneas")
+    ] = None,
+    unit_prices: Annotated[
+        str | None, Form(max_length=200_000, description="JSON código de origen → precio")
+    ] = None,
+) -> CommandResult:
+    """Alternativa 1: cargar el archivo TXT del vendedor. Un archivo con cualquier error
+    no carga nada; la respuesta lista cada error con línea y columna."""
+    limit = ctx.services.settings.upload_max_bytes
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise ValidationError(
+            f"El archivo supera el máximo de {limit} bytes.", field="file", code="file_too_large"
+        )
+    ledger = ctx.services.ledger
+    purchase = ledger.get_purchase(purchase_id, party_id=caller.org_id)
+    parsed = parse_statement(
+        data,
+        key=ledger.config.statement_key,
+        expected_seller=(purchase.seller["doc_type"], purchase.seller["doc_number"]),
+    )
+    default, by_code = _prices(unit_price, unit_prices)
+    lines: list[dict[str, Any]] = []
+    for ln in parsed.lines:
+        price = by_code.get(ln.origin_code, default)
+        if price is None:
+            raise ValidationError(
+                f"Falta el precio unitario de {ln.origin_code} (línea {ln.line}).",
+                field=f"unit_prices.{ln.origin_code}",
+                code="price_required",
+            )
+        lines.append(
+            {
+                "origin_code": ln.origin_code,
+                "mineral": ln.mineral,
+                "quantity": format(ln.quantity, "f"),
+                "unit_price": price.strip(),
+            }
+        )
+    ledger.load_seller_data(
+        purchase_id=purchase_id,
+        party_id=caller.org_id,
+        channel="txt",
+        lines=lines,
+        actor=caller.actor,
+        idempotency_key=key,
+    )
+    return result(ctx, response, purchase_id)
+
+
+@router.post(
+    "/purchases/{purchase_id}/seller-url",
+    response_model=LinkIssued,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=COMMON,
+)
+def issue_url(
+    purchase_id: PurchaseId, caller: Buyer, ctx: Ctx, key: IdemKey, response: Response
+) -> LinkIssued:
+    """Alternativa 2: generar la URL única que se envía al correo registrado del vendedor."""
+    out = ctx.services.ledger.issue_seller_link(
+        purchase_id=purchase_id,
+        buyer_id=caller.org_id,
+        base_url=ctx.services.settings.public_base_url,
+        actor=caller.actor,
+        idempotency_key=key,
+    )
+    set_position(response, ctx)
+    return LinkIssued(
+        id=purchase_id,
+        expires_at=out["expires_at"],
+        sent_to=_mask(out["sent_to"]),
+        detail="Se envió al vendedor una URL única para registrar las cantidades.",
+    )
+
+
+@router.post(
+    "/purchases/{purchase_id}/seller-ws",
+    response_model=LinkIssued,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=COMMON,
+)
+def issue_ws(
+    purchase_id: PurchaseId, caller: Buyer, ctx: Ctx, key: IdemKey, response: Response
+) -> LinkIssued:
+    """Alternativa 3: enviar el token al vendedor y notificar su web service."""
+    out = ctx.services.ledger.issue_ws_token(
+        purchase_id=purchase_id, buyer_id=caller.org_id, actor=caller.actor, idempotency_key=key
+    )
+    set_position(response, ctx)
+    seller = ctx.services.ledger.get_organisation(
+        ctx.services.ledger.get_purchase(purchase_id).seller_id
+    )
+    return LinkIssued(
+        id=purchase_id,
+        expires_at=out["expires_at"],
+        sent_to=_mask(seller.email),
+        detail="Se envió el token al vendedor y se notificó su web service.",
+    )
+
+
+@router.get(
+    "/statements/current",
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "Estado de saldos TXT firmado",
+        },
+        **responses(401, 403),
+    },
+    response_class=Response,
+)
+def download_statement(caller: Seller, ctx: Ctx) -> Response:
+    """El estado de saldos TXT del vendedor, para diligenciar la columna cantidad_a_vender."""
+    data = ctx.services.ledger.seller_statement(caller.org_id)
+    stamp = ctx.services.ledger.clock().strftime("%Y%m%d%H%M%S")
+    return Response(
+        content=data,
+        media_type=TXT_MEDIA,
+        headers={
+            "Content-Disposition": f'attachment; filename="estado-saldos-{stamp}.txt"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post(
+    "/statements/email",
+    response_model=StatementSent,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=responses(401, 403, 429),
+)
+def email_statement(caller: Seller, ctx: Ctx) -> StatementSent:
+    """Enviar el estado de saldos TXT al correo registrado del vendedor."""
+    ctx.limiter.hit(f"statement:{caller.org_id}", rl.RESEND)
+    out = ctx.services.ledger.email_statement(operator_id=caller.org_id, actor=caller.actor)
+    return StatementSent(statement_id=out["statement_id"], sent_to=_mask(out["sent_to"]))
+
+
+@router.put("/webservice", response_model=WebServiceOut, responses=responses(401, 403, 422))
+def configure_webservice(
+    body: WebServiceIn, caller: Seller, ctx: Ctx, key: IdemKey, response: Response
+) -> WebServiceOut:
+    """Configurar el endpoint del web service del vendedor. Devuelve un secreto nuevo que se
+    muestra una sola vez: con él se firman las llamadas (HMAC-SHA256)."""
+    secret = webhooks.new_secret()
+    ctx.services.ledger.configure_webservice(
+        operator_id=caller.org_id,
+        url=body.url,
+        secret_sealed=webservice_box(ctx.services.settings).seal(secret),
+        actor=caller.actor,
+        idempotency_key=None if key is None else f"{key}",
+    )
+    set_position(response, ctx)
+    return WebServiceOut(
+        url=body.url, secret=secret, detail="Guarde el secreto: no se volverá a mostrar."
+    )
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body exactly as sent (the signature covers these bytes), bounded."""
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > 200_000:
+            raise ValidationError(
+                "Cuerpo demasiado grande.", field="body", code="payload_too_large"
+            )
+    return data
+
+
+@router.post(
+    "/ws/sellers/{seller_id}/lines",
+    response_model=WsAccepted,
+    responses=responses(401, 404, 409, 413, 422),
+)
+def ws_lines(
+    seller_id: Annotated[UUID, Path(description="Organización vendedora")],
+    request: Request,
+    ctx: Ctx,
+    body: Annotated[bytes, Depends(raw_body)],
+) -> WsAccepted:
+    """Web service (alternativa 3): el ERP del vendedor envía las cantidades con el token
+    recibido por correo, firmado con su secreto (encabezados webhook-id,
+    webhook-timestamp y webhook-signature sobre «id.timestamp.cuerpo»)."""
+    h = request.headers
+    msg_id, ts, sig = (
+        h.get("webhook-id", ""),
+        h.get("webhook-timestamp", ""),
+        h.get("webhook-signature", ""),
+    )
+    ledger = ctx.services.ledger
+    try:
+        org = ledger.get_organisation(seller_id)
+    except NotFoundError:
+        raise AuthenticationError("Firma inválida.", code="invalid_signature") from None
+    secret = (
+        webservice_box(ctx.services.settings).unseal(org.webservice_secret_sealed)
+        if org.webservice_secret_sealed
+        else None
+    )
+    if secret is None:
+        raise AuthenticationError(
+            "El vendedor no tiene web service configurado.", code="invalid_signature"
+        )
+    webhooks.verify(
+        secret, msg_id=msg_id, timestamp=ts, signature=sig, body=body, now=int(time.time())
+    )
+    try:
+        payload = WsLines.model_validate_json(body)
+    except Exception:
+        raise ValidationError(
+            "Cuerpo JSON inválido: se esperan token y lines.", field="body", code="invalid_json"
+        ) from None
+    out = ledger.submit_ws_lines(
+        seller_id=seller_id,
+        token=payload.token,
+        lines=[ln.model_dump(exclude_none=True) for ln in payload.lines],
+        message_id=msg_id,
+        request_digest=hashlib.sha256(body).hexdigest(),
+    )
+    return WsAccepted.model_validate(out)

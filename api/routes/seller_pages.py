@@ -1,0 +1,208 @@
+"""The page a seller opens from the e-mailed one-time URL (alternative 2).
+
+The token in the URL is exchanged, on first open, for a 30-minute session cookie and
+the browser is redirected to ``/vendedor/sesion``: the token is spent, so it cannot be
+replayed from the history, and it never reaches a Referer header. The form posts back
+with a CSRF token bound to the session.
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Cookie, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Ctx
+from ledger.codes import keyed_hash
+from ledger.errors import LedgerError, ValidationError
+from ledger.values import COLOMBIA_TZ
+
+router = APIRouter(prefix="/vendedor", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+
+COOKIE = "ptm_vendedor"
+MAX_ROWS = 500
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+def _message(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "seller_message.html",
+        {"title": title, "message": message, "error": status >= 400},
+        status_code=status,
+        headers=SECURITY_HEADERS,
+    )
+
+
+def _error_page(request: Request, e: LedgerError) -> HTMLResponse:
+    status = {"link_used": 409, "link_expired": 410}.get(e.code, 404)
+    titles = {409: "Enlace ya usado", 410: "Enlace vencido", 404: "Enlace no válido"}
+    return _message(request, status, titles[status], e.detail)
+
+
+def _session(cookie: str | None) -> tuple[UUID, str] | None:
+    if not cookie or "." not in cookie or len(cookie) > 200:
+        return None
+    aid, _, token = cookie.partition(".")
+    try:
+        return UUID(aid), token
+    except ValueError:
+        return None
+
+
+def _csrf(ctx: Any, access: UUID, token: str) -> str:
+    return keyed_hash(ctx.services.settings.secret("session_key"), "csrf", str(access), token)
+
+
+@router.get("/sesion", response_class=HTMLResponse)
+def form(
+    request: Request, ctx: Ctx, ptm_vendedor: Annotated[str | None, Cookie()] = None
+) -> Response:
+    """The form: purchase data, the seller's balances, quantities and prices to fill."""
+    sess = _session(ptm_vendedor)
+    if sess is None:
+        return _message(
+            request,
+            401,
+            "Sesión no válida",
+            "Abra de nuevo el enlace recibido por correo; si ya lo usó, pida al "
+            "comprador uno nuevo.",
+        )
+    try:
+        return _render_form(request, ctx, sess, errors=[], values={})
+    except LedgerError as e:
+        return _message(request, 401, "Sesión no válida", e.detail)
+
+
+def _render_form(
+    request: Request,
+    ctx: Any,
+    sess: tuple[UUID, str],
+    *,
+    errors: list[str],
+    values: dict[str, str],
+    status: int = 200,
+) -> HTMLResponse:
+    access, token = sess
+    ledger = ctx.services.ledger
+    acc, purchase = ledger.seller_link_session(access=access, session_token=token)
+    seller = ledger.get_organisation(purchase.seller_id)
+    buyer = ledger.get_organisation(purchase.buyer_id)
+    balances = [b for b in ledger.operator_balances(seller.id) if b["available"] > 0][:MAX_ROWS]
+    return templates.TemplateResponse(
+        request,
+        "seller_form.html",
+        {
+            "purchase": purchase,
+            "seller_name": seller.name,
+            "seller_document": f"{seller.doc_type} {seller.doc_number}",
+            "buyer_name": buyer.name,
+            "buyer_document": f"{buyer.doc_type} {buyer.doc_number}",
+            "balances": balances,
+            "errors": errors,
+            "values": values,
+            "csrf": _csrf(ctx, access, token),
+            "expires_at": acc.expires_at.astimezone(COLOMBIA_TZ).strftime("%d/%m/%Y %H:%M"),
+        },
+        status_code=status,
+        headers=SECURITY_HEADERS,
+    )
+
+
+@router.post("/sesion", response_class=HTMLResponse)
+async def submit(
+    request: Request, ctx: Ctx, ptm_vendedor: Annotated[str | None, Cookie()] = None
+) -> Response:
+    """Record the quantities (channel url); the link is spent on success."""
+    sess = _session(ptm_vendedor)
+    if sess is None:
+        return _message(
+            request, 401, "Sesión no válida", "Abra de nuevo el enlace recibido por correo."
+        )
+    form_data = await request.form(max_files=0, max_fields=3 * MAX_ROWS + 5)
+    values = {k: str(v)[:100] for k, v in form_data.items() if isinstance(v, str)}
+    access, token = sess
+    if not hmac.compare_digest(values.get("csrf", ""), _csrf(ctx, access, token)):
+        return _message(
+            request,
+            403,
+            "Solicitud rechazada",
+            "El formulario no es válido; abra de nuevo la página.",
+        )
+    try:
+        rows = min(int(values.get("filas", "0")), MAX_ROWS)
+    except ValueError:
+        rows = 0
+    lines = []
+    for i in range(rows):
+        qty = values.get(f"cantidad_{i}", "").strip().replace(",", ".")
+        if qty in ("", "0"):
+            continue
+        lines.append(
+            {
+                "origin_code": values.get(f"codigo_{i}", ""),
+                "quantity": qty,
+                "unit_price": values.get(f"precio_{i}", "").strip().replace(",", "."),
+            }
+        )
+    try:
+        if not lines:
+            raise ValidationError("Indique al menos una cantidad a vender.", field="lines")
+        await run_in_threadpool(
+            ctx.services.ledger.submit_seller_link, access=access, session_token=token, lines=lines
+        )
+    except LedgerError as e:
+        if e.code in ("invalid_session", "link_used", "link_expired"):
+            return _error_page(request, e)
+        where = ""
+        if e.field and e.field.startswith("lines["):
+            idx = int(e.field[6 : e.field.index("]")])
+            where = f"Código {lines[idx]['origin_code']}: " if idx < len(lines) else ""
+        return await run_in_threadpool(
+            _render_form, request, ctx, sess, errors=[where + e.detail], values=values, status=422
+        )
+    response = _message(
+        request,
+        200,
+        "Cantidades registradas",
+        "Gracias. Las cantidades quedaron registradas en la compra; el "
+        "comercializador continuará la transacción y usted recibirá el código "
+        "de aceptación en su correo y celular registrados.",
+    )
+    response.delete_cookie(COOKIE, path="/vendedor")
+    return response
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+def open_link(token: str, request: Request, ctx: Ctx) -> Response:
+    """First open of the e-mailed URL: spend the token and start a short session."""
+    try:
+        out = ctx.services.ledger.open_seller_link(token=token)
+    except LedgerError as e:
+        return _error_page(request, e)
+    response = RedirectResponse("/vendedor/sesion", status_code=303, headers=SECURITY_HEADERS)
+    secure = ctx.services.settings.public_base_url.startswith("https://")
+    response.set_cookie(
+        COOKIE,
+        f"{out['access_id']}.{out['session_token']}",
+        max_age=1800,
+        path="/vendedor",
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
+    return response
