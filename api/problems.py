@@ -8,12 +8,17 @@ Routes never catch exceptions; these handlers shape every error as
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
+import psycopg_pool
+from eventsourcing import persistence as es_persistence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import (
@@ -222,8 +227,35 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The database is down, restarting or out of connections: a retry can succeed.
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return problem_response(
+        503,
+        code="service_unavailable",
+        detail="El servicio no está disponible en este momento; intente de nuevo en unos segundos.",
+        instance=request.url.path,
+        retry_after_s=2,
+    )
+
+
+#: Failures of the database connection (not of a statement): answered with 503.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    es_persistence.OperationalError,
+    es_persistence.InterfaceError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    sqlite3.OperationalError,
+)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         500,
         code="internal_error",
@@ -237,6 +269,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for cls in UNAVAILABLE:
+        app.add_exception_handler(cls, _unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -164,7 +164,9 @@ def cmd_notify(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ptm.server import serve  # noqa: PLC0415
 
-    return serve(host=args.host, port=args.port, workers=args.workers, demo=args.demo)
+    return serve(
+        host=args.host, port=args.port, workers=args.workers, demo=args.demo, quiet=args.quiet
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="procesos (solo con PostgreSQL)")
     p.add_argument("--demo", action="store_true", help="carga los datos de demostración antes")
+    p.add_argument("--quiet", action="store_true", help="sin registro de cada solicitud")
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import socket
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -10,6 +13,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.app import create_app
 from api.context import ApiContext, build_context
@@ -67,6 +71,18 @@ def build_api(settings: Settings, *, embedded_workers: bool) -> tuple[FastAPI, A
     return app, ctx
 
 
+class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's protocol with TCP_NODELAY on every accepted socket: with ``--workers`` the
+    inherited listening socket leaves Nagle on, and each keep-alive response waits ~40 ms."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
 def app_factory() -> FastAPI:
     """uvicorn factory: one app per worker process; tables were created by ``serve``."""
     settings = Settings()
@@ -76,7 +92,7 @@ def app_factory() -> FastAPI:
     return app
 
 
-def serve(*, host: str, port: int, workers: int, demo: bool) -> int:
+def serve(*, host: str, port: int, workers: int, demo: bool, quiet: bool = False) -> int:
     """Create tables and migrate once, optionally seed demo data, then serve."""
     settings = Settings()
     if workers > 1 and not settings.is_postgres():
@@ -96,6 +112,8 @@ def serve(*, host: str, port: int, workers: int, demo: bool) -> int:
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_level="warning" if quiet else "info",
+        access_log=not quiet,
+        http=NoDelayHttpToolsProtocol,
     )
     return 0

@@ -183,3 +183,19 @@ def test_health_reports_projection_lag(client: TestClient, ctx: ApiContext, user
         "custody",
         "purchases",
     }
+
+
+def test_database_outage_is_a_503_with_retry_after(
+    client: TestClient, ctx: ApiContext, users: Users, monkeypatch: Any
+) -> None:
+    import psycopg
+
+    buyer = login(client, ctx, "comprador")
+
+    def down(*_: Any, **__: Any) -> None:
+        raise psycopg.OperationalError("connection refused to 10.0.0.5:5432")
+
+    monkeypatch.setattr(ctx.services.ledger, "create_purchase", down)
+    r = client.post("/api/v1/purchases", json=purchase_body(users), headers=buyer)
+    assert r.status_code == 503 and r.json()["code"] == "service_unavailable"
+    assert r.headers["Retry-After"] == "2" and "10.0.0.5" not in r.text
