@@ -1,0 +1,164 @@
+"""Projection catch-up benchmark on PostgreSQL (issue 5).
+
+Generates a history of whole purchases directly through the domain (≥ 200k events:
+each purchase is Created, SellerDataLoaded, AcceptanceCodeSent, Validated on the purchase
+and Reserved, Transferred on its origin code), saved in large batches, then measures how
+fast a fresh projection runner catches up all read models (balances, custody, purchases
+and report), for a few page sizes.
+
+    python bench/projections.py [--purchases 35000] [--pages 1000 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ledger.codes import lines_digest  # noqa: E402
+from ledger.origin import OriginCode  # noqa: E402
+from ledger.purchase import CodePolicy, Line, Purchase  # noqa: E402
+from projections import tables as tb  # noqa: E402
+from projections.runner import ProjectionRunner  # noqa: E402
+from ptm.bootstrap import build_services  # noqa: E402
+from ptm.settings import Settings  # noqa: E402
+from tests.helpers import make_world  # noqa: E402
+
+DEFAULT_URL = os.environ.get("PTM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def generate(services: Any, purchases: int, codes: int = 50) -> int:
+    app = services.ledger
+    w = make_world(app, quantities=tuple("100000000" for _ in range(codes)))
+    ocs = [app.repository.get(OriginCode.create_id(c)) for c in w.codes]
+    seller_ref = {
+        "expediente": "EXP-001",
+        "doc_type": "NIT",
+        "doc_number": w.seller_nit,
+        "razon_social": w.seller_name,
+    }
+    tx = {k: v for k, v in w.transaction().items()}
+    from ledger.values import parse_date  # noqa: PLC0415
+
+    tx["invoice_date"] = parse_date(tx["invoice_date"], field="i")
+    tx["transaction_date"] = parse_date(tx["transaction_date"], field="t")
+    policy = CodePolicy()
+    now = app.clock()
+    batch: list[Any] = []
+    for i in range(purchases):
+        oc = ocs[i % codes]
+        line = Line(
+            origin_code=oc.code,
+            mineral="ORO",
+            quantity=Decimal("1.25"),
+            unit_price=Decimal("250000"),
+        )
+        p = Purchase.create(
+            buyer_id=w.buyer,
+            seller_id=w.seller,
+            seller=seller_ref,
+            transaction=tx,
+            created_by="bench",
+            now=now,
+        )
+        p.load_seller_data(channel="txt", lines=[line], by="bench", now=now)
+        p.submit(
+            code_hash="x" * 64,
+            lines_digest=lines_digest([line]),
+            policy=policy,
+            by="bench",
+            now=now,
+        )
+        oc.reserve(
+            purchase_id=p.id,
+            holder_id=w.seller,
+            quantity=line["quantity"],
+            expires_at=now + timedelta(hours=24),
+        )
+        p.validate(by="bench", now=now)
+        oc.transfer(purchase_id=p.id, to_holder_id=w.buyer)
+        batch.append(p)
+        if len(batch) == 500:
+            app.save(*batch, *[o for o in ocs if o.pending_events])
+            batch = []
+    app.save(*batch, *[o for o in ocs if o.pending_events])
+    return int(app.recorder.max_notification_id() or 0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--url", default=DEFAULT_URL)
+    ap.add_argument("--purchases", type=int, default=35_000)
+    ap.add_argument("--pages", type=int, nargs="+", default=[1000, 5000])
+    ap.add_argument("--json", default=str(ROOT / "var" / "bench" / "projections.json"))
+    args = ap.parse_args()
+    schema = "bench_proj_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(args.url, autocommit=True) as c:
+        c.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        settings = Settings(
+            env="test",
+            database_url=f"{args.url}?schema={schema}",
+            var_dir=Path(tempfile.mkdtemp()),
+            code_hmac_key="k" * 32,
+        )  # type: ignore[arg-type]
+        services = build_services(settings)
+        t = time.perf_counter()
+        head = generate(services, args.purchases)
+        print(f"… generated {head:,} events in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        rows = []
+        for page in args.pages:
+            runner = ProjectionRunner(
+                services.ledger.recorder, services.ledger.mapper, services.engine, page_size=page
+            )
+            for view in runner.views:  # start from nothing each time
+                with services.engine.begin() as conn:
+                    view.reset(conn)
+            with services.engine.begin() as conn:
+                conn.execute(tb.tracking.delete())
+            t = time.perf_counter()
+            read = runner.catch_up()
+            elapsed = time.perf_counter() - t
+            assert read == head and max(runner.lag().values()) == 0
+            rows.append(
+                {
+                    "page_size": page,
+                    "events": read,
+                    "seconds": elapsed,
+                    "events_per_s": read / elapsed,
+                }
+            )
+        services.close()
+    finally:
+        with psycopg.connect(args.url, autocommit=True) as c:
+            c.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    print(
+        f"\nProjection catch-up on PostgreSQL — {os.cpu_count()} cores, 3 projections "
+        "(balances, custody, purchases+report) in one transaction per page"
+    )
+    print(f"{'page size':>10}{'events':>10}{'seconds':>10}{'events/s':>12}")
+    for r in rows:
+        print(
+            f"{r['page_size']:>10}{r['events']:>10,}{r['seconds']:>10.1f}"
+            f"{r['events_per_s']:>12,.0f}"
+        )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"cores": os.cpu_count(), "runs": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
