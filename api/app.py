@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.context import ApiContext
+from api.limits import RequestLimits
 from api.routes import admin, auth, balances, channels, meta, purchases, seller_pages
 
 DESCRIPTION = """
@@ -27,6 +28,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(title="PTM Ledger", version="1.0.0", description=DESCRIPTION)
     app.state.ctx = ctx
     problems.install(app)
+    app.add_middleware(RequestLimits)
     for module in (meta, auth, purchases, channels, balances, admin, seller_pages):
         app.include_router(module.router)
     return app

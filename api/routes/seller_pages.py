@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ctx
+from api.ratelimit import Limit
 from ledger.codes import keyed_hash
 from ledger.errors import LedgerError, ValidationError
 from ledger.values import COLOMBIA_TZ
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/vendedor", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 
 COOKIE = "ptm_vendedor"
+LINK_OPENS = Limit(30, 60.0)
 MAX_ROWS = 500
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -190,6 +192,17 @@ async def submit(
 @router.get("/{token}", response_class=HTMLResponse)
 def open_link(token: str, request: Request, ctx: Ctx) -> Response:
     """First open of the e-mailed URL: spend the token and start a short session."""
+    client = request.client.host if request.client else "unknown"
+    try:
+        # Guessing links is hopeless (256-bit tokens); the limit keeps it from costing us.
+        ctx.limiter.hit(f"link-ip:{client}", LINK_OPENS)
+    except LedgerError:
+        return _message(
+            request,
+            429,
+            "Demasiados intentos",
+            "Espere un minuto antes de volver a abrir un enlace.",
+        )
     try:
         out = ctx.services.ledger.open_seller_link(token=token)
     except LedgerError as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from fastapi.testclient import TestClient
 
 from api.context import ApiContext
@@ -188,8 +189,6 @@ def test_health_reports_projection_lag(client: TestClient, ctx: ApiContext, user
 def test_database_outage_is_a_503_with_retry_after(
     client: TestClient, ctx: ApiContext, users: Users, monkeypatch: Any
 ) -> None:
-    import psycopg
-
     buyer = login(client, ctx, "comprador")
 
     def down(*_: Any, **__: Any) -> None:
