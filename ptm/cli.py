@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ptm", description="PTM Ledger")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("royalties", help="precio base del níquel (PBLRN): ptm royalties --help")
+    sub.add_parser("bench", help="corre los benchmarks y resume en una tabla (--quick)")
     p = sub.add_parser("demo", help="carga los datos de demostración (idempotente)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("admin", help="administración")
@@ -217,6 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "royalties":
         return _royalties(args[1:])
+    if args and args[0] == "bench":
+        from ptm.bench import main as bench_main  # noqa: PLC0415
+
+        return bench_main(args[1:])
     ns = build_parser().parse_args(args)
     return int(ns.func(ns))
 
