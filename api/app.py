@@ -7,7 +7,16 @@ from fastapi import FastAPI
 from api import problems
 from api.context import ApiContext
 from api.limits import RequestLimits
-from api.routes import admin, auth, balances, channels, meta, purchases, seller_pages
+from api.routes import (
+    admin,
+    auth,
+    balances,
+    channels,
+    meta,
+    purchases,
+    royalties,
+    seller_pages,
+)
 
 DESCRIPTION = """
 API del libro de transacciones de la Plataforma de Trazabilidad de Minerales (ANM).
@@ -29,6 +38,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     problems.install(app)
     app.add_middleware(RequestLimits)
-    for module in (meta, auth, purchases, channels, balances, admin, seller_pages):
+    for module in (meta, auth, purchases, channels, balances, admin, royalties, seller_pages):
         app.include_router(module.router)
     return app

@@ -19,8 +19,10 @@ from notifications.worker import OutboxWorker
 from projections.runner import ProjectionRunner
 from ptm.crypto import SecretBox
 from ptm.db import make_engine, upgrade
+from ptm.royalties_wiring import build_royalties
 from ptm.settings import Settings, eventsourcing_env
 from ptm.storage.outbox import OutboxRow
+from royalties.application import RoyaltiesApp
 
 
 def ledger_config(settings: Settings) -> LedgerConfig:
@@ -65,9 +67,13 @@ class Services:
     ledger: Ledger
     engine: Engine
     runner: ProjectionRunner
+    #: The nickel royalty base-price cases (their own event store, see royalties_wiring).
+    royalties: RoyaltiesApp | None = None
 
     def close(self) -> None:
         self.ledger.close()
+        if self.royalties is not None:
+            self.royalties.close()
         self.engine.dispose()
 
 
@@ -82,7 +88,10 @@ def build_services(
     runner = ProjectionRunner(
         ledger.recorder, ledger.mapper, engine, page_size=settings.projection_page_size
     )
-    return Services(settings=settings, ledger=ledger, engine=engine, runner=runner)
+    royalties = build_royalties(settings, clock=clock, create_table=create_table)
+    return Services(
+        settings=settings, ledger=ledger, engine=engine, runner=runner, royalties=royalties
+    )
 
 
 def statement_attachments(ledger: Ledger) -> Callable[[OutboxRow], list[Attachment]]:

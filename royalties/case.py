@@ -412,6 +412,7 @@ class ResolutionCase(Aggregate):
             raise RoyaltiesInputError(
                 "trm_cop_per_usd: la TRM debe ser mayor que cero", field="trm_cop_per_usd"
             )
+        _check_constants(constants)
         self._indices_registered(
             trm_cop_per_usd=trm,
             months=rows,
@@ -581,6 +582,27 @@ class ResolutionCase(Aggregate):
             }
         )
         self.current_activity = next_activity
+
+
+def _check_constants(constants: BaseConstants) -> None:
+    """The constants a registration brings: checked when registered, not only when the
+    price is computed, so the analyst hears of a typo at activity 8."""
+    checks = (
+        ("bdi_base", constants.bdi_base > 0, "BDI0 debe ser mayor que cero"),
+        (
+            "freight_base_usd_per_lb",
+            constants.freight_base_usd_per_lb > 0,
+            "Flete0 debe ser mayor que cero",
+        ),
+        (
+            "cost_factor",
+            0 <= constants.cost_factor <= 1,
+            "el factor de costos debe estar entre 0 y 1",
+        ),
+    )
+    for name, ok, message in checks:
+        if not ok:
+            raise RoyaltiesInputError(f"constants.{name}: {message}", field=f"constants.{name}")
 
 
 def _check_role(step: Activity, role: Role) -> None:

@@ -77,6 +77,15 @@ class CaseClosedError(RoyaltiesError, ConflictError):
     default_detail = "El caso ya terminó."
 
 
+class CaseChangedError(RoyaltiesError, ConflictError):
+    """Other writers kept changing the case while a command ran; nothing was recorded."""
+
+    code = "royalties_case_changed"
+    default_detail = (
+        "El caso cambió mientras se procesaba la solicitud; consulte su estado y reintente."
+    )
+
+
 class CaseAlreadyExistsError(RoyaltiesError, DuplicateError):
     """A case for the same quarter already exists."""
 

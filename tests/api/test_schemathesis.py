@@ -64,6 +64,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiContext,
         ("vendedor", "seller", w.seller),
         ("auditora", "auditor", agency),
         ("admin", "admin", agency),
+        ("analista", "analyst", agency),
     ]:
         ctx.identity.register_user(
             username=username,
@@ -78,7 +79,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiContext,
     client = TestClient(create_app(ctx))
     tokens = {
         u: login(client, ctx, u, "Frase-De-Prueba-Larga")
-        for u in ("comprador", "vendedor", "auditora", "admin")
+        for u in ("comprador", "vendedor", "auditora", "admin", "analista")
     }
     # A purchase to aim path parameters at, so some examples hit a real resource.
     r = client.post(
@@ -107,6 +108,8 @@ def _operations() -> list[tuple[str, str]]:
 
 
 def token_for(path: str, tokens: dict[str, dict[str, str]]) -> dict[str, str]:
+    if path.startswith("/api/v1/royalties"):
+        return tokens["analista"]
     if path.startswith("/api/v1/admin"):
         return tokens["admin"]
     if path.startswith(("/api/v1/origin-codes", "/api/v1/reports")):
