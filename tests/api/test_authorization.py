@@ -24,6 +24,8 @@ def expectations(kind: str) -> dict[str, str | int]:
         base.update(comprador=ALLOWED, otro=404)
     elif kind == "buyer":
         base.update(comprador=ALLOWED, otro=ALLOWED)
+    elif kind == "analyst":
+        base.update(analista=ALLOWED)
     elif kind == "seller":
         base.update(vendedor=ALLOWED)
     elif kind == "holder":
@@ -122,6 +124,15 @@ def endpoints(users: Users, pid: str) -> list[tuple[str, str, dict[str, Any] | N
             "admin",
         ),
         ("GET", "/api/v1/auth/me", None, "any"),
+        ("GET", "/api/v1/royalties/activities", None, "analyst"),
+        ("GET", "/api/v1/royalties/cases", None, "analyst"),
+        (
+            "POST",
+            "/api/v1/royalties/cases",
+            {"quarter": "2026-Q1", "case_number": "C-1"},
+            "analyst",
+        ),
+        ("GET", "/api/v1/royalties/cases/2026-Q1", None, "analyst"),
     ]
 
 
