@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _royalties(argv: Sequence[str]) -> int:
@@ -118,11 +119,38 @@ def cmd_projections(args: argparse.Namespace) -> int:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
+        # The projection worker also expires overdue purchases (it runs in every set-up).
+        from ptm import sweeper  # noqa: PLC0415
+
+        sweep = threading.Thread(target=sweeper.run_forever, args=(services, stop), daemon=True)
+        sweep.start()
         print("Proyecciones en marcha (Ctrl+C para detener)", flush=True)
         runner.run_forever(stop)
         return 0
     finally:
         services.close()
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    from ledger.errors import LedgerError  # noqa: PLC0415
+    from ptm.bootstrap import build_ledger  # noqa: PLC0415
+    from ptm.settings import Settings  # noqa: PLC0415
+
+    ledger = build_ledger(Settings(), create_table=False)
+    try:
+        org = ledger.find_organisation(args.doc_type, args.doc_number)
+        data = ledger.seller_statement(org.id)
+    except LedgerError as e:
+        print(f"error: {e.detail} ({e.code})", file=sys.stderr)
+        return 2
+    finally:
+        ledger.close()
+    if args.out == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        Path(args.out).write_bytes(data)
+        print(f"Estado de saldos de {org.name} escrito en {args.out}")
+    return 0
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -197,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
         "name", nargs="?", help="proyección a reconstruir (balances, custody, purchases)"
     )
     p.set_defaults(func=cmd_projections)
+    p = sub.add_parser("statement", help="estado de saldos TXT de un explotador minero")
+    p.add_argument("--doc-type", required=True)
+    p.add_argument("--doc-number", required=True)
+    p.add_argument("--out", default="-", help="archivo de salida (- = salida estándar)")
+    p.set_defaults(func=cmd_statement)
     p = sub.add_parser("outbox", help="lee la bandeja local de correos y SMS (modo archivo)")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_outbox)

@@ -17,6 +17,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.app import create_app
 from api.context import ApiContext, build_context
+from ptm import sweeper
 from ptm.bootstrap import Services, build_notifier, build_services
 from ptm.demo import seed_demo
 from ptm.settings import Settings
@@ -37,6 +38,7 @@ class BackgroundWorkers:
         targets: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
             ("ptm-projections", self.services.runner.run_forever, (self.stop,)),
             ("ptm-notifications", notifier.run_forever, (self.stop, 0.5)),
+            ("ptm-expiry", sweeper.run_forever, (self.services, self.stop)),
         ]
         for name, target, args in targets:
             t = threading.Thread(target=target, args=args, name=name, daemon=True)
