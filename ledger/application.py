@@ -198,6 +198,21 @@ def _format_local(dt: datetime) -> str:
     return dt.astimezone(v.COLOMBIA_TZ).strftime("%d/%m/%Y %H:%M:%S")
 
 
+def _access_params(
+    p: Purchase, buyer: Organisation, seller: Organisation, access: SellerAccess, now: datetime
+) -> dict[str, str]:
+    """What the seller is told about a purchase awaiting its quantities."""
+    return {
+        "purchase_id": str(p.id),
+        "buyer_name": buyer.name,
+        "buyer_document": f"{buyer.doc_type} {buyer.doc_number}",
+        "seller_name": seller.name,
+        "seller_document": f"{seller.doc_type} {seller.doc_number}",
+        "expires_at": _format_local(access.expires_at),
+        "sent_at": _format_local(now),
+    }
+
+
 class Ledger(Application[UUID]):
     """Use cases of the registry and of purchases from authorized mining operators."""
 
@@ -906,6 +921,25 @@ class Ledger(Application[UUID]):
     def _token_hash(self, purpose: str, token: str) -> str:
         return keyed_hash(self.config.code_key, purpose, token)
 
+    def _new_access(
+        self, u: Unit, purchase_id: UUID, buyer_id: UUID, *, channel: str, token_hash: str
+    ) -> tuple[Purchase, Organisation, Organisation, SellerAccess]:
+        """A single-use seller access to a draft of the buyer's (URL or web service)."""
+        p = self._own_purchase(u, purchase_id, buyer_id)
+        p.check_editable()
+        seller = u.get(Organisation, p.seller_id)
+        buyer = u.get(Organisation, p.buyer_id)
+        access = SellerAccess(
+            token_hash=token_hash,
+            purchase_id=p.id,
+            seller_id=seller.id,
+            channel=channel,
+            issued_at=u.now,
+            expires_at=u.now + (URL_TTL if channel == "url" else WS_TTL),
+        )
+        u.add(access)
+        return p, seller, buyer, access
+
     def issue_seller_link(
         self,
         *,
@@ -920,33 +954,17 @@ class Ledger(Application[UUID]):
         token_hash = self._token_hash("seller-url", token)
 
         def body(u: Unit) -> dict[str, Any]:
-            p = self._own_purchase(u, purchase_id, buyer_id)
-            p.check_editable()
-            seller = u.get(Organisation, p.seller_id)
-            buyer = u.get(Organisation, p.buyer_id)
-            access = SellerAccess(
-                token_hash=token_hash,
-                purchase_id=p.id,
-                seller_id=seller.id,
-                channel="url",
-                issued_at=u.now,
-                expires_at=u.now + URL_TTL,
+            p, seller, buyer, access = self._new_access(
+                u, purchase_id, buyer_id, channel="url", token_hash=token_hash
             )
-            u.add(access)
             u.send(
                 access,
                 channel=EMAIL,
                 recipient=seller.email,
                 template="seller_url",
                 params={
+                    **_access_params(p, buyer, seller, access, u.now),
                     "url": f"{base_url.rstrip('/')}/vendedor/{token}",
-                    "buyer_name": buyer.name,
-                    "buyer_document": f"{buyer.doc_type} {buyer.doc_number}",
-                    "seller_name": seller.name,
-                    "seller_document": f"{seller.doc_type} {seller.doc_number}",
-                    "purchase_id": str(p.id),
-                    "expires_at": _format_local(access.expires_at),
-                    "sent_at": _format_local(u.now),
                 },
                 secret_params=("url",),
             )
@@ -1078,34 +1096,16 @@ class Ledger(Application[UUID]):
         token_hash = self._token_hash("seller-ws", token)
 
         def body(u: Unit) -> dict[str, Any]:
-            p = self._own_purchase(u, purchase_id, buyer_id)
-            p.check_editable()
-            seller = u.get(Organisation, p.seller_id)
+            p, seller, buyer, access = self._new_access(
+                u, purchase_id, buyer_id, channel="ws", token_hash=token_hash
+            )
             if not seller.webservice_url:
                 raise ConflictError(
                     "El vendedor no tiene configurado un web service; use el archivo TXT o la URL.",
                     field="channel",
                     code="seller_without_webservice",
                 )
-            buyer = u.get(Organisation, p.buyer_id)
-            access = SellerAccess(
-                token_hash=token_hash,
-                purchase_id=p.id,
-                seller_id=seller.id,
-                channel="ws",
-                issued_at=u.now,
-                expires_at=u.now + WS_TTL,
-            )
-            u.add(access)
-            common = {
-                "purchase_id": str(p.id),
-                "buyer_name": buyer.name,
-                "buyer_document": f"{buyer.doc_type} {buyer.doc_number}",
-                "seller_name": seller.name,
-                "seller_document": f"{seller.doc_type} {seller.doc_number}",
-                "expires_at": _format_local(access.expires_at),
-                "sent_at": _format_local(u.now),
-            }
+            common = _access_params(p, buyer, seller, access, u.now)
             u.send(
                 access,
                 channel=EMAIL,
@@ -1176,13 +1176,17 @@ class Ledger(Application[UUID]):
 
     # --- purchase: submission and acceptance --------------------------------------------
 
+    def _release_all(self, u: Unit, p: Purchase, *, reason: str) -> None:
+        """Void the purchase's reservation on every origin code of its lines."""
+        for line in p.lines:
+            u.get(OriginCode, origin_code_id(line["origin_code"])).release(
+                purchase_id=p.id, reason=reason
+            )
+
     def _expire_in_unit(self, u: Unit, p: Purchase) -> None:
         """Expire an overdue purchase and release its reservations, in this unit."""
         p.expire(now=u.now)
-        for line in p.lines:
-            u.get(OriginCode, origin_code_id(line["origin_code"])).release(
-                purchase_id=p.id, reason="expired"
-            )
+        self._release_all(u, p, reason="expired")
 
     def _issue_code(self, u: Unit, p: Purchase) -> tuple[str, str]:
         code = generate_numeric_code(self.config.policy.digits)
@@ -1346,10 +1350,7 @@ class Ledger(Application[UUID]):
             )
             if digest != p.lines_digest or not hashes_equal(expected, p.code_hash):
                 if p.fail_validation(policy=policy, by=actor, now=u.now):
-                    for line in p.lines:
-                        u.get(OriginCode, origin_code_id(line["origin_code"])).release(
-                            purchase_id=p.id, reason="locked"
-                        )
+                    self._release_all(u, p, reason="locked")
                     return u.fail(
                         LimitExceededError(
                             "Demasiados intentos fallidos: la compra quedó bloqueada y las "
@@ -1435,10 +1436,7 @@ class Ledger(Application[UUID]):
             was_pending = p.status == PENDING
             p.cancel(reason=why, by=actor, now=u.now)
             if was_pending:
-                for line in p.lines:
-                    u.get(OriginCode, origin_code_id(line["origin_code"])).release(
-                        purchase_id=p.id, reason="cancelled"
-                    )
+                self._release_all(u, p, reason="cancelled")
             return {}
 
         self.execute(
