@@ -20,7 +20,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Mapper,
+    Notification,
+    PersistenceError,
+)
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -193,7 +198,8 @@ class ProjectionRunner:
             while not stop.is_set():
                 try:
                     n = self.run_page()
-                except OperationalError:
+                except (OperationalError, PersistenceError):
+                    # The database is restarting or out of connections: wait and go on.
                     log.exception("read-model database unavailable; retrying")
                     stop.wait(1.0)
                     continue
