@@ -9,6 +9,7 @@ from api.context import ApiContext
 from api.limits import RequestLimits
 from api.routes import (
     admin,
+    audit,
     auth,
     balances,
     channels,
@@ -38,6 +39,16 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     problems.install(app)
     app.add_middleware(RequestLimits)
-    for module in (meta, auth, purchases, channels, balances, admin, royalties, seller_pages):
+    for module in (
+        meta,
+        auth,
+        purchases,
+        channels,
+        balances,
+        admin,
+        audit,
+        royalties,
+        seller_pages,
+    ):
         app.include_router(module.router)
     return app

@@ -55,7 +55,9 @@ def main(argv: list[str]) -> int:
         "--pages",
         "5000",
     )
-    audit = _run("audit.py", "--url", url) if (ROOT / "bench" / "audit.py").exists() else None
+    audit = _run(
+        "audit.py", "--url", url, *([] if not quick else ["--events", "50000", "--runs", "1"])
+    )
 
     rows: list[tuple[str, str]] = [("machine cores", str(os.cpu_count()))]
     if core:

@@ -15,6 +15,11 @@ def _royalties(argv: Sequence[str]) -> int:
     return int(module.main(list(argv)))
 
 
+def _audit(argv: Sequence[str]) -> int:
+    module = importlib.import_module("ptm.audit.cli")
+    return int(module.main(list(argv)))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from api.context import build_context  # noqa: PLC0415
     from ptm.bootstrap import build_services  # noqa: PLC0415
@@ -202,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("royalties", help="precio base del níquel (PBLRN): ptm royalties --help")
     sub.add_parser("bench", help="corre los benchmarks y resume en una tabla (--quick)")
+    sub.add_parser(
+        "audit",
+        help="auditoría: reproducción, cadena de hashes, firmas, exportación: ptm audit --help",
+    )
     p = sub.add_parser("demo", help="carga los datos de demostración (idempotente)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("admin", help="administración")
@@ -251,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "royalties":
         return _royalties(args[1:])
+    if args and args[0] == "audit":
+        return _audit(args[1:])
     if args and args[0] == "bench":
         from ptm.bench import main as bench_main  # noqa: PLC0415
 

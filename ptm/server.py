@@ -18,6 +18,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from api.app import create_app
 from api.context import ApiContext, build_context
 from ptm import sweeper
+from ptm.audit.service import AuditService
 from ptm.bootstrap import Services, build_notifier, build_services
 from ptm.demo import seed_demo
 from ptm.settings import Settings
@@ -40,6 +41,10 @@ class BackgroundWorkers:
             ("ptm-notifications", notifier.run_forever, (self.stop, 0.5)),
             ("ptm-expiry", sweeper.run_forever, (self.services, self.stop)),
         ]
+        interval = self.services.settings.audit_sign_interval_s
+        if interval:
+            signer = AuditService.from_services(self.services).periodic_signer(interval)
+            targets.append(("ptm-audit-signer", signer.run_forever, (self.stop,)))
         for name, target, args in targets:
             t = threading.Thread(target=target, args=args, name=name, daemon=True)
             t.start()

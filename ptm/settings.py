@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     postgres_pool_size: int = Field(10, ge=1, le=200)
     advisory_locks: bool = True
     projection_page_size: int = Field(1000, ge=1, le=10_000)
+    #: Seconds between signed digests of the audit chain head (0: no periodic signing).
+    audit_sign_interval_s: int = Field(300, ge=0, le=86_400)
 
     #: Base of the links e-mailed to sellers (the public address of this service).
     public_base_url: str = "http://127.0.0.1:8000"

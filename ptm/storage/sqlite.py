@@ -1,15 +1,17 @@
-"""SQLite persistence (the embedded default): the library's recorders plus an outbox
-written in the same transaction as the events, and a polling subscription, since the
-library's SQLite recorder has none."""
+"""SQLite persistence (the embedded default): the library's recorders plus an outbox and
+the audit hash chain written in the same transaction as the events, and a polling
+subscription, since the library's SQLite recorder has none."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -24,6 +26,18 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
+from ptm.audit.chain import (
+    CHAIN_TABLE,
+    DIGESTS_TABLE,
+    GENESIS,
+    LINK_BYTES,
+    ChainError,
+    ChainRow,
+    Digest,
+    EventRow,
+    canonical_id,
+    chain_link,
+)
 from ptm.storage.outbox import PENDING, SENT, OutboxRow, dumps
 
 OUTBOX_TABLE = "ptm_outbox"
@@ -51,6 +65,22 @@ _CREATE_OUTBOX_INDEX = (
 _CREATE_OUTBOX_EVENT_INDEX = (
     f"CREATE INDEX IF NOT EXISTS {OUTBOX_TABLE}_event ON {OUTBOX_TABLE} (event_id)"
 )
+
+_CREATE_CHAIN = (
+    f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} (position INTEGER PRIMARY KEY, link TEXT NOT NULL)"
+)
+_CREATE_DIGESTS = f"""
+CREATE TABLE IF NOT EXISTS {DIGESTS_TABLE} (
+    position INTEGER NOT NULL,
+    key_id TEXT NOT NULL,
+    link TEXT NOT NULL,
+    signed_at TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    PRIMARY KEY (position, key_id)
+)"""
+
+#: Rows per statement when sealing a log that predates the chain.
+SEAL_PAGE = 5000
 
 #: How often a polling subscription looks for new events (seconds).
 POLL_INTERVAL_S = 0.05
@@ -160,6 +190,237 @@ class SQLiteOutbox:
             )
 
 
+def _digest(r: Any) -> Digest:
+    signed_at = _dt(r["signed_at"])
+    assert signed_at is not None
+    return Digest(
+        position=r["position"],
+        link=r["link"],
+        signed_at=signed_at,
+        signature=r["signature"],
+        key_id=r["key_id"],
+    )
+
+
+class SQLiteAudit:
+    """Chain links and signed digests in the same SQLite database as the events."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table: str) -> None:
+        self.datastore = datastore
+        self.events_table = events_table
+        self._uuid_ids = datastore.originator_id_type == "uuid"
+
+    @staticmethod
+    def create_statements() -> list[str]:
+        return [_CREATE_CHAIN, _CREATE_DIGESTS]
+
+    @staticmethod
+    def extend_chain(c: SQLiteCursor, items: Sequence[tuple[int, StoredEvent]]) -> None:
+        """Insert the links of just-inserted events, in the events' transaction.
+
+        The events were inserted first, so this transaction already holds SQLite's
+        write lock and reads the head as the previous writer committed it.
+        """
+        c.execute(f"SELECT position, link FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
+        head = c.fetchone()
+        prev, last = (_link(head["link"]), head["position"]) if head else (GENESIS, 0)
+        if len(prev) != LINK_BYTES:
+            raise ChainError(f"el eslabón de la cabeza ({last}) está dañado")
+        rows = []
+        for position, s in sorted(items, key=lambda p: p[0]):
+            if position <= last:
+                # SQLite reuses the rowid of a deleted last row: refuse rather than fork.
+                raise ChainError(
+                    f"la posición {position} ya está encadenada (cabeza {last}): el registro "
+                    "de eventos fue alterado; ejecute «ptm audit verify»"
+                )
+            prev = chain_link(
+                prev,
+                position,
+                canonical_id(s.originator_id),
+                s.originator_version,
+                s.topic,
+                s.state,
+            )
+            rows.append((position, prev.hex()))
+            last = position
+        c.executemany(f"INSERT INTO {CHAIN_TABLE} (position, link) VALUES (?, ?)", rows)
+
+    def seal_existing(self) -> int:
+        """Link a log recorded before the chain existed (only when the chain is empty).
+
+        Never extends a non-empty chain: events after its head without links are
+        exactly what verification must report as inserted behind the recorder's back.
+        """
+        with self.datastore.transaction(commit=True) as c:
+            # A write first, so this transaction holds the write lock before reading.
+            c.execute(f"DELETE FROM {CHAIN_TABLE} WHERE position < 0")
+            c.execute(f"SELECT 1 FROM {CHAIN_TABLE} LIMIT 1")
+            if c.fetchone() is not None:
+                return 0
+            prev, after, total = GENESIS, 0, 0
+            while True:
+                rows = self._event_rows(c, after, SEAL_PAGE, None, ())
+                if not rows:
+                    return total
+                links = []
+                for e in rows:
+                    prev = e.link(prev)
+                    links.append((e.position, prev.hex()))
+                c.executemany(f"INSERT INTO {CHAIN_TABLE} (position, link) VALUES (?, ?)", links)
+                after, total = rows[-1].position, total + len(rows)
+
+    def _oid(self, value: Any) -> str:
+        if self._uuid_ids:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                return canonical_id(UUID(value))
+        return str(value)
+
+    def _row(self, r: Any) -> EventRow:
+        # SQLite keeps whatever type was written: rows edited by hand may hold text where
+        # bytes belong. They must come out as rows to report, not as a crash.
+        state = r[4]
+        if isinstance(state, str):
+            state = state.encode("utf-8")
+        return EventRow(
+            r[0],
+            self._oid(r[1]),
+            r[2] if isinstance(r[2], int) else -1,
+            r[3] if isinstance(r[3], str) else "",
+            bytes(state or b""),
+        )
+
+    def _event_rows(
+        self,
+        c: SQLiteCursor,
+        after: int,
+        limit: int,
+        stop: int | None,
+        topics: Sequence[str],
+    ) -> list[EventRow]:
+        sql = (
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table} WHERE rowid > ?"
+        )
+        params: list[Any] = [after]
+        if stop is not None:
+            sql += " AND rowid <= ?"
+            params.append(stop)
+        if topics:
+            sql += f" AND topic IN ({','.join('?' * len(topics))})"
+            params.extend(topics)
+        sql += " ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        c.execute(sql, params)
+        return [self._row(r) for r in c.fetchall()]
+
+    def max_position(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT MAX(rowid) FROM {self.events_table}")
+            return int(c.fetchone()[0] or 0)
+
+    def event_rows(
+        self, after: int, limit: int, stop: int | None = None, topics: Sequence[str] = ()
+    ) -> Sequence[EventRow]:
+        with self.datastore.transaction(commit=False) as c:
+            return self._event_rows(c, after, limit, stop, topics)
+
+    def events_of(self, originator_id: UUID, stop: int | None, limit: int) -> Sequence[EventRow]:
+        key = originator_id.hex if self._uuid_ids else str(originator_id)
+        sql = (
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table} WHERE originator_id = ?"
+        )
+        params: list[Any] = [key]
+        if stop is not None:
+            sql += " AND rowid <= ?"
+            params.append(stop)
+        sql += " ORDER BY originator_version LIMIT ?"
+        params.append(limit)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [EventRow(r[0], self._oid(r[1]), r[2], r[3], bytes(r[4])) for r in c.fetchall()]
+
+    def chain_head(self) -> ChainRow | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position, link FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
+            r = c.fetchone()
+            return None if r is None else ChainRow(r[0], _link(r[1]))
+
+    def chain_rows(self, after: int, limit: int, stop: int | None = None) -> Sequence[ChainRow]:
+        sql = f"SELECT position, link FROM {CHAIN_TABLE} WHERE position > ?"
+        params: list[Any] = [after]
+        if stop is not None:
+            sql += " AND position <= ?"
+            params.append(stop)
+        sql += " ORDER BY position LIMIT ?"
+        params.append(limit)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [ChainRow(r[0], _link(r[1])) for r in c.fetchall()]
+
+    def chain_row_before(self, position: int) -> ChainRow | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT position, link FROM {CHAIN_TABLE} WHERE position < ? "
+                "ORDER BY position DESC LIMIT 1",
+                (position,),
+            )
+            r = c.fetchone()
+            return None if r is None else ChainRow(r[0], _link(r[1]))
+
+    def add_digest(self, digest: Digest) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {DIGESTS_TABLE} (position, key_id, link, signed_at, signature) "
+                "VALUES (?,?,?,?,?) ON CONFLICT (position, key_id) DO NOTHING",
+                (
+                    digest.position,
+                    digest.key_id,
+                    digest.link,
+                    _ts(digest.signed_at),
+                    digest.signature,
+                ),
+            )
+            c.execute("SELECT changes()")
+            return bool(c.fetchone()[0])
+
+    def latest_digests(self, offset: int, limit: int) -> Sequence[Digest]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT * FROM {DIGESTS_TABLE} ORDER BY position DESC, key_id LIMIT ? OFFSET ?",
+                (limit, offset),
+            )
+            return [_digest(r) for r in c.fetchall()]
+
+    def digest_count(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT COUNT(*) FROM {DIGESTS_TABLE}")
+            return int(c.fetchone()[0])
+
+    def digests_after(
+        self, after: tuple[int, str], limit: int, stop: int | None = None
+    ) -> Sequence[Digest]:
+        sql = f"SELECT * FROM {DIGESTS_TABLE} WHERE (position, key_id) > (?, ?)"
+        params: list[Any] = [after[0], after[1]]
+        if stop is not None:
+            sql += " AND position <= ?"
+            params.append(stop)
+        sql += " ORDER BY position, key_id LIMIT ?"
+        params.append(limit)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [_digest(r) for r in c.fetchall()]
+
+
+def _link(text: str) -> bytes:
+    # A link edited into something that is not hex must still be reported, not crash.
+    try:
+        return bytes.fromhex(text)
+    except (ValueError, TypeError):
+        return b""
+
+
 class PollingSubscription(ListenNotifySubscription[ApplicationRecorder]):
     """Subscription that wakes its puller on a timer (and on local writes)."""
 
@@ -183,11 +444,13 @@ class PollingSubscription(ListenNotifySubscription[ApplicationRecorder]):
 
 
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
-    """SQLite application recorder with a transactional outbox and subscriptions."""
+    """SQLite application recorder with a transactional outbox, the audit hash chain
+    and subscriptions."""
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
         self.outbox = SQLiteOutbox(datastore)
+        self.audit = SQLiteAudit(datastore, events_table_name)
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -195,7 +458,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             _CREATE_OUTBOX,
             _CREATE_OUTBOX_INDEX,
             _CREATE_OUTBOX_EVENT_INDEX,
+            *SQLiteAudit.create_statements(),
         ]
+
+    def create_table(self) -> None:
+        super().create_table()
+        self.audit.seal_existing()
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -204,6 +472,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         messages = kwargs.get("outbox") or ()
         if messages:
             SQLiteOutbox.insert(c, messages)
+        if stored_events:
+            assert ids is not None and len(ids) == len(stored_events)
+            SQLiteAudit.extend_chain(c, list(zip(ids, stored_events, strict=True)))
         return ids
 
     def subscribe(

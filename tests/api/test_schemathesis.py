@@ -112,7 +112,7 @@ def token_for(path: str, tokens: dict[str, dict[str, str]]) -> dict[str, str]:
         return tokens["analista"]
     if path.startswith("/api/v1/admin"):
         return tokens["admin"]
-    if path.startswith(("/api/v1/origin-codes", "/api/v1/reports")):
+    if path.startswith(("/api/v1/origin-codes", "/api/v1/reports", "/api/v1/audit")):
         return tokens["auditora"]
     if path.startswith(("/api/v1/statements", "/api/v1/webservice")):
         return tokens["vendedor"]
