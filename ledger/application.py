@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
@@ -54,7 +53,13 @@ from ledger.errors import (
     PurchaseEndedError,
     ValidationError,
 )
-from ledger.idempotency import MAX_KEY_LENGTH, IdempotencyRecord, idempotency_record_id
+from ledger.idempotency import (
+    IdempotencyRecord,
+    check_key,
+    fingerprint,
+    idempotency_record_id,
+    same_fingerprint,
+)
 from ledger.locks import KeyedLocks, Locker
 from ledger.messages import EMAIL, SMS, WEBHOOK, OutboxMessage, event_id
 from ledger.origin import OriginCode, origin_code_id
@@ -184,16 +189,6 @@ class Unit:
         return [a for a in self.loaded.values() if a.pending_events]
 
 
-def _fingerprint(command: str, request: dict[str, Any]) -> str:
-    def default(o: object) -> str:
-        if isinstance(o, Decimal | UUID | date | datetime):
-            return str(o)
-        raise TypeError(type(o))
-
-    data = json.dumps([command, request], sort_keys=True, default=default, ensure_ascii=False)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
-
-
 def _format_local(dt: datetime) -> str:
     return dt.astimezone(v.COLOMBIA_TZ).strftime("%d/%m/%Y %H:%M:%S")
 
@@ -273,16 +268,10 @@ class Ledger(Application[UUID]):
     ) -> dict[str, Any]:
         """Run a command body in a unit with retries, idempotency and one atomic write."""
         scope = f"{actor}\x1f{command}"
-        fingerprint = _fingerprint(command, request)
+        request_print = fingerprint(command, request)
         if idempotency_key is not None:
-            key = str(idempotency_key)
-            if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-                raise ValidationError(
-                    f"La clave de idempotencia debe tener entre 1 y {MAX_KEY_LENGTH} caracteres.",
-                    field="idempotency_key",
-                    code="invalid_idempotency_key",
-                )
-            replay = self._replay(scope, key, fingerprint)
+            key = check_key(str(idempotency_key))
+            replay = self._replay(scope, key, request_print)
             if replay is not None:
                 return replay
         for _attempt in range(self.config.max_retries):
@@ -299,7 +288,7 @@ class Ledger(Application[UUID]):
                             scope=scope,
                             key=idempotency_key,
                             command=command,
-                            fingerprint=fingerprint,
+                            fingerprint=request_print,
                             outcome=stored,
                             recorded_at=unit.now,
                         )
@@ -312,7 +301,7 @@ class Ledger(Application[UUID]):
                     # Someone else wrote first; the cache fast-forwards on the next load.
                     self.conflicts += 1
                     if idempotency_key is not None:
-                        replay = self._replay(scope, idempotency_key, fingerprint)
+                        replay = self._replay(scope, idempotency_key, request_print)
                         if replay is not None:
                             return replay
                     continue
@@ -325,14 +314,14 @@ class Ledger(Application[UUID]):
         """Notification id of this thread's latest write (or replayed command)."""
         return int(getattr(self._local, "position", 0))
 
-    def _replay(self, scope: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+    def _replay(self, scope: str, key: str, request_print: str) -> dict[str, Any] | None:
         self._local.position = int(self.recorder.max_notification_id() or 0)
         try:
             rec: Aggregate = self.repository.get(idempotency_record_id(scope, key))
         except AggregateNotFoundError:
             return None
         assert isinstance(rec, IdempotencyRecord)
-        if not hashes_equal(rec.fingerprint, fingerprint):
+        if not same_fingerprint(rec.fingerprint, request_print):
             raise IdempotencyKeyReusedError(field="idempotency_key")
         if "error" in rec.outcome:
             raise LedgerError.from_dict(rec.outcome["error"])

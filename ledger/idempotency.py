@@ -7,14 +7,53 @@ stored outcome without recording anything new.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.errors import ValidationError
+
 IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "https://ptm.anm.gov.co/ns/idempotency")
 MAX_KEY_LENGTH = 200
+
+
+def check_key(key: str, error: type[ValidationError] = ValidationError) -> str:
+    """The key, if it is 1 to :data:`MAX_KEY_LENGTH` printable characters."""
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise error(
+            f"La clave de idempotencia debe tener entre 1 y {MAX_KEY_LENGTH} caracteres "
+            "imprimibles.",
+            field="idempotency_key",
+            code="invalid_idempotency_key",
+        )
+    return key
+
+
+def _default(value: object) -> str:
+    if isinstance(value, Decimal | UUID | date | datetime):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def fingerprint(command: str, request: Mapping[str, Any]) -> str:
+    """SHA-256 of the command and its canonical JSON request: equal requests, equal
+    fingerprints, so a key reused for another request is recognised."""
+    text = json.dumps(
+        [command, dict(request)], sort_keys=True, default=_default, ensure_ascii=False
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def same_fingerprint(a: str, b: str) -> bool:
+    """Constant-time comparison of two fingerprints."""
+    return hmac.compare_digest(a.encode("ascii"), b.encode("ascii"))
 
 
 def idempotency_record_id(scope: str, key: str) -> UUID:

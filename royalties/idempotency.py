@@ -10,83 +10,31 @@ again unless the case has moved on).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-from collections.abc import Mapping
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
-
+import ledger.idempotency as _shared
+from ledger.idempotency import MAX_KEY_LENGTH, fingerprint, same_fingerprint
 from royalties.errors import RoyaltiesInputError
 
-IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "https://ptm.anm.gov.co/ns/royalties/idempotency")
-MAX_KEY_LENGTH = 200
-"""Longest client key accepted (the API's ``Idempotency-Key`` header has the same cap)."""
+#: The royalties' records are the ledger's idempotency records, in their own event store.
+CommandRecord = _shared.IdempotencyRecord
 
 
 def command_record_id(scope: str, key: str) -> UUID:
     """Id of the record of ``key`` within ``scope`` (the caller and the command)."""
-    return uuid5(IDEMPOTENCY_NAMESPACE, f"{scope}\x1f{key}")
+    return _shared.idempotency_record_id(scope, key)
 
 
 def check_key(key: str) -> str:
     """The key, if it is 1 to :data:`MAX_KEY_LENGTH` printable characters."""
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-        raise RoyaltiesInputError(
-            f"La clave de idempotencia debe tener entre 1 y {MAX_KEY_LENGTH} caracteres "
-            "imprimibles.",
-            field="idempotency_key",
-            code="invalid_idempotency_key",
-        )
-    return key
+    return _shared.check_key(key, RoyaltiesInputError)
 
 
-def _default(value: object) -> str:
-    if isinstance(value, Decimal | UUID | date | datetime):
-        return str(value)
-    raise TypeError(type(value).__name__)
-
-
-def fingerprint(command: str, request: Mapping[str, Any]) -> str:
-    """SHA-256 of the command and its canonical JSON request: equal requests, equal
-    fingerprints."""
-    text = json.dumps(
-        [command, dict(request)], sort_keys=True, default=_default, ensure_ascii=False
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def same_fingerprint(a: str, b: str) -> bool:
-    """Constant-time comparison of two fingerprints."""
-    return hmac.compare_digest(a.encode("ascii"), b.encode("ascii"))
-
-
-class CommandRecord(Aggregate):
-    """The outcome of an accepted command sent with a client key."""
-
-    @staticmethod
-    def create_id(scope: str, key: str, **_: Any) -> UUID:
-        """One record per scope and key."""
-        return command_record_id(scope, key)
-
-    @event("Recorded")
-    def __init__(
-        self,
-        *,
-        scope: str,
-        key: str,
-        command: str,
-        fingerprint: str,
-        outcome: dict[str, Any],
-        recorded_at: datetime,
-    ) -> None:
-        self.scope = scope
-        self.key = key
-        self.command = command
-        self.fingerprint = fingerprint
-        self.outcome = dict(outcome)
-        self.recorded_at = recorded_at
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "CommandRecord",
+    "check_key",
+    "command_record_id",
+    "fingerprint",
+    "same_fingerprint",
+]
