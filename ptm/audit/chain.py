@@ -32,6 +32,8 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+
 GENESIS = hashlib.sha256(b"ptm-ledger/chain/v1").digest()
 LINK_BYTES = 32
 
@@ -147,6 +149,37 @@ def link_rows(prev: bytes, events: Iterable[EventRow]) -> Iterator[ChainRow]:
     for e in events:
         prev = e.link(prev)
         yield ChainRow(e.position, prev)
+
+
+def extend_links(
+    head: ChainRow | None, events: Iterable[tuple[int, StoredEvent]]
+) -> list[ChainRow]:
+    """Links of newly recorded events (position, stored event) after ``head``.
+
+    Refuses a damaged head and any position at or before it: that would fork the chain
+    (a rewritten log, or SQLite reusing the rowid of a deleted last row).
+    """
+    prev, last = (head.link, head.position) if head else (GENESIS, 0)
+    if len(prev) != LINK_BYTES:
+        raise ChainError(f"el eslabón de la cabeza ({last}) está dañado")
+    rows = []
+    for position, s in sorted(events, key=lambda p: p[0]):
+        if position <= last:
+            raise ChainError(
+                f"la posición {position} ya está encadenada (cabeza {last}): el registro "
+                "de eventos fue alterado; ejecute «ptm audit verify»"
+            )
+        prev = chain_link(
+            prev,
+            position,
+            canonical_id(s.originator_id),
+            s.originator_version,
+            s.topic,
+            s.state,
+        )
+        rows.append(ChainRow(position, prev))
+        last = position
+    return rows
 
 
 class AuditStore(Protocol):

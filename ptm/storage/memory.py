@@ -15,13 +15,11 @@ from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
 from ledger.messages import OutboxMessage
 from ptm.audit.chain import (
-    GENESIS,
-    ChainError,
     ChainRow,
     Digest,
     EventRow,
     canonical_id,
-    chain_link,
+    extend_links,
 )
 from ptm.storage.outbox import PENDING, SENT, OutboxRow
 
@@ -89,21 +87,9 @@ class MemoryAudit:
     def extend(self, ids: Sequence[int], stored_events: Sequence[StoredEvent]) -> None:
         """Link newly recorded events (called under the recorder's lock)."""
         head = self.chain[-1] if self.chain else None
-        prev, last = (head.link, head.position) if head else (GENESIS, 0)
-        for position, s in sorted(zip(ids, stored_events, strict=True), key=lambda p: p[0]):
-            if position <= last:
-                raise ChainError(f"la posición {position} ya está encadenada (cabeza {last})")
-            prev = chain_link(
-                prev,
-                position,
-                canonical_id(s.originator_id),
-                s.originator_version,
-                s.topic,
-                s.state,
-            )
-            self.chain.append(ChainRow(position, prev))
-            self._positions.append(position)
-            last = position
+        for row in extend_links(head, zip(ids, stored_events, strict=True)):
+            self.chain.append(row)
+            self._positions.append(row.position)
 
     def _row(self, index: int) -> EventRow:
         s = self._recorder.stored_events[index]

@@ -28,13 +28,10 @@ from ptm.audit.chain import (
     CHAIN_TABLE,
     DIGESTS_TABLE,
     GENESIS,
-    LINK_BYTES,
-    ChainError,
     ChainRow,
     Digest,
     EventRow,
-    canonical_id,
-    chain_link,
+    extend_links,
 )
 from ptm.storage.outbox import PENDING, SENT, OutboxRow
 
@@ -244,26 +241,8 @@ class PostgresAudit:
         it is the latest head and stays so.
         """
         row = head.fetchone()
-        prev, last = (_link(row["link"]), row["position"]) if row else (GENESIS, 0)
-        if len(prev) != LINK_BYTES:
-            raise ChainError(f"el eslabón de la cabeza ({last}) está dañado")
-        rows = []
-        for position, s in sorted(items, key=lambda p: p[0]):
-            if position <= last:
-                raise ChainError(
-                    f"la posición {position} ya está encadenada (cabeza {last}): el registro "
-                    "de eventos fue alterado; ejecute «ptm audit verify»"
-                )
-            prev = chain_link(
-                prev,
-                position,
-                canonical_id(s.originator_id),
-                s.originator_version,
-                s.topic,
-                s.state,
-            )
-            rows.append((position, prev.hex()))
-            last = position
+        current = ChainRow(row["position"], _link(row["link"])) if row else None
+        rows = [(r.position, r.link.hex()) for r in extend_links(current, items)]
         curs.executemany(self._insert_links, rows)
 
     def seal_existing(self, lock_statements: Sequence[Any]) -> int:

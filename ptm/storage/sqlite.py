@@ -30,13 +30,11 @@ from ptm.audit.chain import (
     CHAIN_TABLE,
     DIGESTS_TABLE,
     GENESIS,
-    LINK_BYTES,
-    ChainError,
     ChainRow,
     Digest,
     EventRow,
     canonical_id,
-    chain_link,
+    extend_links,
 )
 from ptm.storage.outbox import PENDING, SENT, OutboxRow, dumps
 
@@ -223,27 +221,8 @@ class SQLiteAudit:
         """
         c.execute(f"SELECT position, link FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
         head = c.fetchone()
-        prev, last = (_link(head["link"]), head["position"]) if head else (GENESIS, 0)
-        if len(prev) != LINK_BYTES:
-            raise ChainError(f"el eslabón de la cabeza ({last}) está dañado")
-        rows = []
-        for position, s in sorted(items, key=lambda p: p[0]):
-            if position <= last:
-                # SQLite reuses the rowid of a deleted last row: refuse rather than fork.
-                raise ChainError(
-                    f"la posición {position} ya está encadenada (cabeza {last}): el registro "
-                    "de eventos fue alterado; ejecute «ptm audit verify»"
-                )
-            prev = chain_link(
-                prev,
-                position,
-                canonical_id(s.originator_id),
-                s.originator_version,
-                s.topic,
-                s.state,
-            )
-            rows.append((position, prev.hex()))
-            last = position
+        current = ChainRow(head["position"], _link(head["link"])) if head else None
+        rows = [(r.position, r.link.hex()) for r in extend_links(current, items)]
         c.executemany(f"INSERT INTO {CHAIN_TABLE} (position, link) VALUES (?, ?)", rows)
 
     def seal_existing(self) -> int:
