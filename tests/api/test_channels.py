@@ -208,6 +208,14 @@ def path_of(url: str) -> str:
     return "/" + url.split("://", 1)[1].split("/", 1)[1]
 
 
+def open_form(client: TestClient, url: str) -> str:
+    """Open the e-mailed link as the seller; the form's CSRF token."""
+    client.get(path_of(url), follow_redirects=False)
+    page = client.get("/vendedor/sesion")
+    assert page.status_code == 200
+    return page.text.split('name="csrf" value="')[1].split('"')[0]
+
+
 def test_url_page_flow_and_single_use(client: TestClient, ctx: ApiContext, users: Users) -> None:
     pid, url = issue_link(client, ctx, users)
     token = url.rsplit("/", 1)[1]
@@ -248,9 +256,7 @@ def test_url_page_flow_and_single_use(client: TestClient, ctx: ApiContext, users
 
 def test_url_form_errors_keep_nothing(client: TestClient, ctx: ApiContext, users: Users) -> None:
     pid, url = issue_link(client, ctx, users)
-    client.get(path_of(url), follow_redirects=False)
-    page = client.get("/vendedor/sesion")
-    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    csrf = open_form(client, url)
     r = client.post(
         "/vendedor/sesion",
         data={
@@ -269,9 +275,7 @@ def test_url_form_errors_keep_nothing(client: TestClient, ctx: ApiContext, users
 
 def test_url_injection_is_escaped(client: TestClient, ctx: ApiContext, users: Users) -> None:
     _, url = issue_link(client, ctx, users)
-    client.get(path_of(url), follow_redirects=False)
-    page = client.get("/vendedor/sesion")
-    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    csrf = open_form(client, url)
     r = client.post(
         "/vendedor/sesion",
         data={
