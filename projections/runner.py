@@ -1,10 +1,15 @@
-"""Running the read models over the ledger's notification log.
+"""Running the read models over the ledger's event log.
 
-The runner reads pages of notifications (decoded once, with the application's mapper,
-so encryption and compression at rest are handled), applies each page to every
-projection behind it in ONE transaction together with their tracking positions, and
-advances. The tracking update is conditional on the position it started from, so two
+The runner reads pages of stored events (position, originator, version, topic and the
+stored bytes), takes each event's JSON document once (decrypted and decompressed with
+the application's cipher and compressor, see ``projections.stored``), applies each page
+to every projection behind it in ONE transaction together with their tracking positions,
+and advances. The tracking update is conditional on the position it started from, so two
 runners on the same database never apply a page twice: the loser rolls back.
+
+Catching up on a backlog, the next page is read and decoded in a thread while the
+current one is written: the database works in its own process, so its reads and writes
+overlap the runner's Python work.
 
 Waiting for new events: PostgreSQL wakes the runner with LISTEN/NOTIFY on the channel
 the recorder notifies; SQLite and memory have no notifications, so the runner polls the
@@ -16,26 +21,57 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import (
-    ApplicationRecorder,
-    Mapper,
-    Notification,
-    PersistenceError,
-)
+from cryptography.exceptions import InvalidTag
+from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from projections import tables as t
+from projections.stored import EventSource, document_reader, fewer_collections, prefetch
 from projections.views import ALL_VIEWS, Item, ReadModel, upsert
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 1000
+PAGE_SIZE = 5000
 MAX_PAGE_SIZE = 10_000
+
+
+class UnreadableEventError(Exception):
+    """A stored event could not be decoded (wrong key, damaged row)."""
+
+    def __init__(self, position: int, cause: Exception) -> None:
+        super().__init__(
+            f"No se pudo decodificar el evento de la posición {position} "
+            f"({type(cause).__name__}): ¿clave de cifrado distinta o fila dañada?"
+        )
+        self.position = position
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Rows read from the log: the events the views want, decoded, and how far it went."""
+
+    last: int  # position of the last row read (wanted or not)
+    count: int  # rows read
+    items: list[Item]
+
+
+def event_source(recorder: ApplicationRecorder) -> EventSource:
+    """The raw rows of a recorder: the recorders of ``ptm.storage`` offer them as ``audit``."""
+    source = getattr(recorder, "audit", None)
+    if source is None or not hasattr(source, "event_rows"):
+        raise TypeError(
+            f"{type(recorder).__name__} no ofrece sus filas almacenadas (atributo 'audit'); "
+            "use los registradores de ptm.storage."
+        )
+    return source  # type: ignore[no-any-return]
 
 
 class TrackingConflictError(Exception):
@@ -57,11 +93,18 @@ class ProjectionRunner:
     ) -> None:
         assert 1 <= page_size <= MAX_PAGE_SIZE
         self.recorder = recorder
+        self.source = event_source(recorder)
         self.mapper = mapper
         self.engine = engine
         self.views = list(views) if views is not None else [v() for v in ALL_VIEWS]
         self.page_size = page_size
         self.poll_s = poll_s
+        self._read_document = document_reader(mapper)
+        # topic → event class name, for every topic some view consumes
+        self._kinds = {
+            topic: topic.rpartition(".")[2] for view in self.views for topic in view.topics
+        }
+        self._topics = {view.name: frozenset(view.topics) for view in self.views}
         self._wake = threading.Event()
         self.applied = 0  # events applied by this runner (all views), for benchmarks
 
@@ -82,7 +125,7 @@ class ProjectionRunner:
 
     def head(self) -> int:
         """Position of the newest event in the log."""
-        return int(self.recorder.max_notification_id() or 0)
+        return self.source.max_position()
 
     def lag(self) -> dict[str, int]:
         """Events behind head, per view."""
@@ -91,41 +134,62 @@ class ProjectionRunner:
 
     # --- applying ------------------------------------------------------------------
 
-    def _decode(self, notifications: Sequence[Notification], topics: set[str]) -> list[Item]:
-        return [
-            Item(n.id, self.mapper.to_domain_event(n)) for n in notifications if n.topic in topics
-        ]
+    def _read(self, after: int, stop: int | None = None) -> Page | None:
+        """The page after ``after`` (up to ``stop``), decoded; None at the end."""
+        rows = self.source.event_rows(after, self.page_size, stop)
+        if not rows:
+            return None
+        kinds, read = self._kinds, self._read_document
+        items = []
+        for r in rows:
+            kind = kinds.get(r.topic)
+            if kind is None:
+                continue
+            try:
+                doc = read(r.state)
+            except (ValueError, TypeError, InvalidTag, zlib.error) as e:
+                raise UnreadableEventError(r.position, e) from e
+            items.append(
+                Item(r.position, kind, r.topic, r.originator_id, r.originator_version, doc)
+            )
+        return Page(rows[-1].position, len(rows), items)
+
+    def _apply(self, page: Page, positions: dict[str, int]) -> None:
+        """Apply a page to the views behind it, in one transaction; updates ``positions``.
+
+        Raises TrackingConflictError (everything rolled back) if another runner moved a
+        view's position meanwhile.
+        """
+        now = datetime.now(tz=UTC)
+        advanced = []
+        applied = 0
+        with self.engine.begin() as conn:
+            for view in self.views:
+                pos = positions[view.name]
+                if pos >= page.last:
+                    continue
+                topics = self._topics[view.name]
+                items = [it for it in page.items if it.position > pos and it.topic in topics]
+                view.apply(conn, items)
+                self._advance(conn, view.name, pos, page.last, now)
+                advanced.append(view.name)
+                applied += len(items)
+        for name in advanced:
+            positions[name] = page.last
+        self.applied += applied
 
     def run_page(self) -> int:
-        """Apply the next page to the views behind; returns how many notifications it read."""
+        """Apply the next page to the views behind; returns how many events it read."""
         positions = self.positions()
-        start = min(positions.values())
-        page = self.recorder.select_notifications(
-            start=start, limit=self.page_size, inclusive_of_start=False
-        )
-        if not page:
+        page = self._read(min(positions.values()))
+        if page is None:
             return 0
-        last = page[-1].id
-        decoded: dict[int, Item] = {}
-        wanted = {topic for v in self.views for topic in v.topics}
-        for item in self._decode(page, wanted):
-            decoded[item.position] = item
-        now = datetime.now(tz=UTC)
         try:
-            with self.engine.begin() as conn:
-                for view in self.views:
-                    pos = positions[view.name]
-                    if pos >= last:
-                        continue
-                    topics = set(view.topics)
-                    items = [decoded[n.id] for n in page if n.id > pos and n.topic in topics]
-                    view.apply(conn, items)
-                    self._advance(conn, view.name, pos, last, now)
-                    self.applied += len(items)
+            self._apply(page, positions)
         except TrackingConflictError:
-            log.info("another runner applied positions up to %s first", last)
+            log.info("another runner applied positions up to %s first", page.last)
             return 0
-        return len(page)
+        return page.count
 
     @staticmethod
     def _advance(conn: Connection, name: str, old: int, new: int, now: datetime) -> None:
@@ -147,16 +211,44 @@ class ProjectionRunner:
                 pass
         raise TrackingConflictError(name)
 
+    def _pages(self, after: int, stop: int) -> Iterator[Page]:
+        while after < stop:
+            page = self._read(after, stop)
+            if page is None:
+                return
+            yield page
+            after = page.last
+
     def catch_up(self, progress: Callable[[int], object] | None = None) -> int:
-        """Apply everything up to the head as it is now; returns notifications read."""
+        """Apply everything up to the head; returns how many events it read.
+
+        Stops early (returning what it read) if another runner applies the same pages.
+        """
         total = 0
         while True:
-            n = self.run_page()
-            if n == 0:
+            positions = self.positions()
+            start, stop = min(positions.values()), self.head()
+            if start >= stop:
                 return total
-            total += n
-            if progress is not None:
-                progress(n)
+            if stop - start <= self.page_size:
+                n = self.run_page()  # one page: nothing to read ahead
+                if n == 0:
+                    return total
+                total += n
+                if progress is not None:
+                    progress(n)
+                continue
+            # Closing the pages stops the reader thread (on a conflict or an error too).
+            with fewer_collections(), closing(prefetch(self._pages(start, stop))) as pages:
+                for page in pages:
+                    try:
+                        self._apply(page, positions)
+                    except TrackingConflictError:
+                        log.info("another runner applied positions up to %s first", page.last)
+                        return total
+                    total += page.count
+                    if progress is not None:
+                        progress(page.count)
 
     def rebuild(self, name: str, progress: Callable[[int], object] | None = None) -> int:
         """Drop one view's rows and replay the whole log into it."""
@@ -197,7 +289,7 @@ class ProjectionRunner:
         try:
             while not stop.is_set():
                 try:
-                    n = self.run_page()
+                    n = self.catch_up()
                 except (OperationalError, PersistenceError):
                     # The database is restarting or out of connections: wait and go on.
                     log.exception("read-model database unavailable; retrying")

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any, ClassVar, NamedTuple
 
+import orjson
 from eventsourcing.utils import get_topic
 from sqlalchemy import Connection, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,16 +30,49 @@ from projections import tables as t
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True)
-class Item:
-    """One event to project, with its position in the notification log."""
+class Item(NamedTuple):
+    """One event to project: its place in the log and its stored JSON document.
+
+    ``doc`` is the document as the JSON transcoder wrote it: ids, decimals, dates and
+    datetimes are ``{"_type_": …, "_data_": text}`` pairs, read with the helpers below.
+    """
 
     position: int
-    event: Any
+    kind: str  # the event class name, e.g. "Reserved"
+    topic: str
+    originator_id: str  # canonical text
+    version: int
+    doc: dict[str, Any]
 
-    @property
-    def kind(self) -> str:
-        return type(self.event).__name__
+
+def _dec(v: dict[str, str]) -> Decimal:
+    return Decimal(v["_data_"])
+
+
+def _dt(v: dict[str, str]) -> datetime:
+    return datetime.fromisoformat(v["_data_"])
+
+
+def _hyphenated(h: str) -> str:
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+#: Holders are few and recur on every event: their text form is cached.
+_holder = lru_cache(maxsize=4096)(_hyphenated)
+
+
+def _uid(v: dict[str, str]) -> str:
+    """A stored UUID (hex) in the canonical hyphenated text of the read models."""
+    return _hyphenated(v["_data_"])
+
+
+def _text(v: Any) -> str | None:
+    """A stored value as text: typed values (dates, decimals) by their ``_data_``."""
+    if v is None:
+        return None
+    if isinstance(v, dict):
+        return str(v["_data_"])
+    return str(v)
 
 
 def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -83,9 +118,11 @@ def _copy(
     raw = conn.connection.driver_connection
     assert raw is not None
     cols = ", ".join(f'"{c}"' for c in columns)
+    values = itemgetter(*columns)
     with raw.cursor() as cur, cur.copy(f'COPY "{target}" ({cols}) FROM STDIN') as copy:
+        write = copy.write_row
         for r in rows:
-            copy.write_row(tuple(r[c] for c in columns))
+            write(values(r))
 
 
 def _copy_upsert(
@@ -167,34 +204,44 @@ class BalancesView(ReadModel):
     def apply(self, conn: Connection, items: Sequence[Item]) -> None:
         index = OriginIndex()
         new_codes: list[dict[str, Any]] = []
+        # (holder, origin id, Δ available, Δ reserved) of every event, in log order.
+        moves: list[tuple[str, str, Decimal, Decimal]] = []
         for it in items:
-            e = it.event
-            if it.kind == "Produced":
-                index.by_id[str(e.originator_id)] = (e.code, e.mineral, e.unit)
+            d, oid, kind = it.doc, it.originator_id, it.kind
+            q = _dec(d["quantity"])
+            if kind == "Reserved":
+                moves.append((_holder(d["holder_id"]["_data_"]), oid, -q, q))
+            elif kind == "Transferred":
+                moves.append((_holder(d["from_holder_id"]["_data_"]), oid, ZERO, -q))
+                moves.append((_holder(d["to_holder_id"]["_data_"]), oid, q, ZERO))
+            elif kind == "ReservationReleased":
+                moves.append((_holder(d["holder_id"]["_data_"]), oid, q, -q))
+            else:
+                assert kind == "Produced", kind
+                operator = _holder(d["operator_id"]["_data_"])
+                moves.append((operator, oid, q, ZERO))
+                index.by_id[oid] = (d["code"], d["mineral"], d["unit"])
                 new_codes.append(
                     {
-                        "code": e.code,
-                        "origin_id": str(e.originator_id),
-                        "mineral": e.mineral,
-                        "unit": e.unit,
-                        "operator_id": str(e.operator_id),
-                        "expediente": e.expediente,
-                        "department_code": e.department_code,
-                        "municipality_code": e.municipality_code,
-                        "period": e.period,
-                        "produced": e.quantity,
-                        "registered_at": e.registered_at,
+                        "code": d["code"],
+                        "origin_id": oid,
+                        "mineral": d["mineral"],
+                        "unit": d["unit"],
+                        "operator_id": operator,
+                        "expediente": d["expediente"],
+                        "department_code": d["department_code"],
+                        "municipality_code": d["municipality_code"],
+                        "period": d["period"],
+                        "produced": q,
+                        "registered_at": _dt(d["registered_at"]),
                     }
                 )
-        index.load(conn, {str(it.event.originator_id) for it in items})
+        index.load(conn, {it.originator_id for it in items})
         upsert(conn, t.origin_codes, new_codes)
 
         # Current rows of every (holder, code) touched, then fold the deltas in memory.
-        wanted: set[tuple[str, str]] = set()
-        for it in items:
-            code = index.by_id[str(it.event.originator_id)][0]
-            for holder in self._holders(it):
-                wanted.add((holder, code))
+        by_id = index.by_id
+        wanted = {(holder, by_id[oid][0]) for holder, oid, _, _ in moves}
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         holders = sorted({h for h, _ in wanted})
         codes = sorted({c for _, c in wanted})
@@ -210,11 +257,11 @@ class BalancesView(ReadModel):
                     if key in wanted:
                         rows[key] = dict(found._mapping)
 
-        def row(holder: str, origin_id: str) -> dict[str, Any]:
-            code, mineral, unit = index.by_id[origin_id]
-            key = (holder, code)
-            if key not in rows:
-                rows[key] = {
+        for holder, oid, available, reserved in moves:
+            code, mineral, unit = by_id[oid]
+            r = rows.get((holder, code))
+            if r is None:
+                r = rows[holder, code] = {
                     "holder_id": holder,
                     "origin_code": code,
                     "mineral": mineral,
@@ -222,35 +269,11 @@ class BalancesView(ReadModel):
                     "available": ZERO,
                     "reserved": ZERO,
                 }
-            return rows[key]
-
-        for it in items:
-            e, oid = it.event, str(it.event.originator_id)
-            if it.kind == "Produced":
-                row(str(e.operator_id), oid)["available"] += e.quantity
-            elif it.kind == "Reserved":
-                r = row(str(e.holder_id), oid)
-                r["available"] -= e.quantity
-                r["reserved"] += e.quantity
-            elif it.kind == "ReservationReleased":
-                r = row(str(e.holder_id), oid)
-                r["available"] += e.quantity
-                r["reserved"] -= e.quantity
-            elif it.kind == "Transferred":
-                row(str(e.from_holder_id), oid)["reserved"] -= e.quantity
-                row(str(e.to_holder_id), oid)["available"] += e.quantity
+            r["available"] += available
+            r["reserved"] += reserved
         for b in rows.values():
             assert b["available"] >= 0 and b["reserved"] >= 0, f"negative balance {b}"
         upsert(conn, t.balances, list(rows.values()))
-
-    @staticmethod
-    def _holders(it: Item) -> list[str]:
-        e = it.event
-        if it.kind == "Produced":
-            return [str(e.operator_id)]
-        if it.kind == "Transferred":
-            return [str(e.from_holder_id), str(e.to_holder_id)]
-        return [str(e.holder_id)]
 
 
 class CustodyView(ReadModel):
@@ -264,8 +287,8 @@ class CustodyView(ReadModel):
         codes: dict[str, str] = {}
         for it in items:
             if it.kind == "Produced":
-                codes[str(it.event.originator_id)] = it.event.code
-        missing = sorted({str(it.event.originator_id) for it in items} - set(codes))
+                codes[it.originator_id] = it.doc["code"]
+        missing = sorted({it.originator_id for it in items} - set(codes))
         for chunk in _chunks(missing):
             for r in conn.execute(
                 select(t.custody.c.origin_id, t.custody.c.origin_code).where(
@@ -275,43 +298,50 @@ class CustodyView(ReadModel):
                 codes[r.origin_id] = r.origin_code
         out = []
         for it in items:
-            e, oid = it.event, str(it.event.originator_id)
-            row = {
-                "position": it.position,
-                "origin_code": codes[oid],
-                "origin_id": oid,
-                "version": e.originator_version,
-                "at": e.timestamp,
-                "quantity": e.quantity,
-                "from_holder": None,
-                "to_holder": None,
-                "purchase_id": None,
-            }
-            if it.kind == "Produced":
-                row.update(kind="produced", to_holder=str(e.operator_id))
-            elif it.kind == "Reserved":
-                row.update(
-                    kind="reserved", from_holder=str(e.holder_id), purchase_id=str(e.purchase_id)
-                )
-            elif it.kind == "ReservationReleased":
-                row.update(
-                    kind="released", to_holder=str(e.holder_id), purchase_id=str(e.purchase_id)
-                )
+            d, oid, kind = it.doc, it.originator_id, it.kind
+            from_holder = to_holder = purchase_id = None
+            if kind == "Reserved":
+                what, from_holder = "reserved", _holder(d["holder_id"]["_data_"])
+            elif kind == "Transferred":
+                what = "transferred"
+                from_holder = _holder(d["from_holder_id"]["_data_"])
+                to_holder = _holder(d["to_holder_id"]["_data_"])
+            elif kind == "ReservationReleased":
+                what, to_holder = "released", _holder(d["holder_id"]["_data_"])
             else:
-                row.update(
-                    kind="transferred",
-                    from_holder=str(e.from_holder_id),
-                    to_holder=str(e.to_holder_id),
-                    purchase_id=str(e.purchase_id),
-                )
-            out.append(row)
+                assert kind == "Produced", kind
+                what, to_holder = "produced", _holder(d["operator_id"]["_data_"])
+            if what != "produced":
+                purchase_id = _uid(d["purchase_id"])
+            out.append(
+                {
+                    "position": it.position,
+                    "origin_code": codes[oid],
+                    "origin_id": oid,
+                    "version": it.version,
+                    "kind": what,
+                    "from_holder": from_holder,
+                    "to_holder": to_holder,
+                    "quantity": _dec(d["quantity"]),
+                    "purchase_id": purchase_id,
+                    "at": _dt(d["timestamp"]),
+                }
+            )
         insert_rows(conn, t.custody, out)
 
 
-def _iso(d: Any) -> str | None:
-    if d is None:
-        return None
-    return d.isoformat() if isinstance(d, date) else str(d)
+def _amounts(lines: Iterable[dict[str, Any]]) -> list[tuple[str, Decimal, Decimal]]:
+    """(mineral, quantity, unit price) of purchase lines in their read-model text form."""
+    return [(ln["mineral"], Decimal(ln["quantity"]), Decimal(ln["unit_price"])) for ln in lines]
+
+
+_ENDED = {
+    "Validated": "confirmed",
+    "Cancelled": "cancelled",
+    "Expired": "expired",
+    "Locked": "locked",
+}
+_DATES = ("invoice_date", "transaction_date")
 
 
 class PurchasesView(ReadModel):
@@ -336,36 +366,41 @@ class PurchasesView(ReadModel):
 
     def apply(self, conn: Connection, items: Sequence[Item]) -> None:
         rows: dict[str, dict[str, Any]] = {}
-        ids = [str(it.event.originator_id) for it in items if it.kind != "Created"]
-        for chunk in _chunks(sorted(set(ids))):
+        # Rows to read: purchases this page continues, not the ones it creates.
+        created = {it.originator_id for it in items if it.kind == "Created"}
+        ids = {it.originator_id for it in items} - created
+        for chunk in _chunks(sorted(ids)):
             for found in conn.execute(select(t.purchases).where(t.purchases.c.id.in_(chunk))):
                 rows[found.id] = dict(found._mapping)
         report: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+        # (mineral, quantity, unit price) of the lines loaded in this page
+        lines_of: dict[str, list[tuple[str, Decimal, Decimal]]] = {}
 
         for it in items:
-            e, pid = it.event, str(it.event.originator_id)
-            at = getattr(e, "at", None) or getattr(e, "created_at", None) or e.timestamp
-            if it.kind == "Created":
-                tx = e.transaction
+            d, pid, kind = it.doc, it.originator_id, it.kind
+            at = _dt(d.get("at") or d.get("created_at") or d["timestamp"])
+            if kind == "Created":
+                tx = d["transaction"]
+                seller = d["seller"]
                 rows[pid] = {
                     "id": pid,
-                    "buyer_id": str(e.buyer_id),
-                    "seller_id": str(e.seller_id),
-                    "seller_name": e.seller["razon_social"],
-                    "seller_document": f"{e.seller['doc_type']} {e.seller['doc_number']}",
-                    "expediente": e.seller["expediente"],
+                    "buyer_id": _holder(d["buyer_id"]["_data_"]),
+                    "seller_id": _holder(d["seller_id"]["_data_"]),
+                    "seller_name": seller["razon_social"],
+                    "seller_document": f"{seller['doc_type']} {seller['doc_number']}",
+                    "expediente": seller["expediente"],
                     "status": "draft",
                     "channel": None,
                     "currency": tx.get("currency"),
                     "department_code": tx.get("department_code"),
                     "municipality_code": tx.get("municipality_code"),
-                    "invoice_date": _iso(tx.get("invoice_date")),
-                    "transaction_date": _iso(tx.get("transaction_date")),
+                    "invoice_date": _text(tx.get("invoice_date")),
+                    "transaction_date": _text(tx.get("transaction_date")),
                     "sha256": tx.get("sha256"),
                     "total": ZERO,
                     "lines": "[]",
-                    "created_at": e.created_at,
-                    "updated_at": e.created_at,
+                    "created_at": at,
+                    "updated_at": at,
                     "saved_at": None,
                     "submitted_at": None,
                     "ended_at": None,
@@ -373,56 +408,59 @@ class PurchasesView(ReadModel):
                     "failed_attempts": 0,
                     "resends": 0,
                     "reservation_expires_at": None,
-                    "version": e.originator_version,
+                    "version": it.version,
                 }
                 continue
             r = rows[pid]
             r["updated_at"] = at
-            r["version"] = e.originator_version
-            if it.kind == "TransactionDataUpdated":
-                for k, v in e.fields.items():
-                    r[k] = _iso(v) if k in ("invoice_date", "transaction_date") else v
-            elif it.kind == "SellerDataLoaded":
-                r["channel"] = e.channel
-                r["lines"] = json.dumps(
-                    [{k: str(v) for k, v in ln.items()} for ln in e.lines], ensure_ascii=False
-                )
-                r["total"] = sum((ln["quantity"] * ln["unit_price"] for ln in e.lines), ZERO)
-            elif it.kind == "Saved":
+            r["version"] = it.version
+            if kind == "TransactionDataUpdated":
+                for k, v in d["fields"].items():
+                    r[k] = _text(v) if k in _DATES else v
+            elif kind == "SellerDataLoaded":
+                lines: list[dict[str, Any]] = [
+                    {k: _text(v) for k, v in ln.items()} for ln in d["lines"]
+                ]
+                amounts = _amounts(lines)
+                lines_of[pid] = amounts
+                r["channel"] = d["channel"]
+                r["lines"] = orjson.dumps(lines).decode()
+                r["total"] = sum((q * p for _, q, p in amounts), ZERO)
+            elif kind == "Saved":
                 r["saved_at"] = at
-            elif it.kind == "AcceptanceCodeSent":
+            elif kind == "AcceptanceCodeSent":
                 r["status"] = "pending_acceptance"
                 r["submitted_at"] = at
-                r["reservation_expires_at"] = e.reservation_expires_at
-            elif it.kind == "AcceptanceCodeResent":
-                r["resends"] = e.resend_number
-            elif it.kind == "ValidationFailed":
-                r["failed_attempts"] = e.failed_attempts
-            elif it.kind in ("Validated", "Cancelled", "Expired", "Locked"):
-                r["status"] = {
-                    "Validated": "confirmed",
-                    "Cancelled": "cancelled",
-                    "Expired": "expired",
-                    "Locked": "locked",
-                }[it.kind]
+                r["reservation_expires_at"] = _dt(d["reservation_expires_at"])
+            elif kind == "AcceptanceCodeResent":
+                r["resends"] = d["resend_number"]
+            elif kind == "ValidationFailed":
+                r["failed_attempts"] = d["failed_attempts"]
+            elif kind in _ENDED:
+                r["status"] = _ENDED[kind]
                 r["ended_at"] = at
-                r["end_reason"] = getattr(e, "reason", None) or r["status"]
+                r["end_reason"] = d.get("reason") or r["status"]
                 r["reservation_expires_at"] = None
-                if it.kind == "Validated":
-                    self._count(report, r, at)
-        upsert(conn, t.purchases, list(rows.values()))
+                if kind == "Validated":
+                    amounts = lines_of.get(pid) or _amounts(json.loads(r["lines"]))
+                    self._count(report, r, amounts, at)
+        # Purchases created in this page are new rows (each event is applied once):
+        # plain inserts; the others update theirs.
+        insert_rows(conn, t.purchases, [r for pid, r in rows.items() if pid in created])
+        upsert(conn, t.purchases, [r for pid, r in rows.items() if pid not in created])
         self._flush_report(conn, report)
 
     @staticmethod
     def _count(
         report: dict[tuple[str, str, str, str, str], dict[str, Any]],
         r: dict[str, Any],
+        amounts: list[tuple[str, Decimal, Decimal]],
         at: datetime,
     ) -> None:
-        month = at.astimezone(COLOMBIA_TZ).strftime("%Y-%m")
+        local = at.astimezone(COLOMBIA_TZ)
+        month = f"{local.year:04d}-{local.month:02d}"
         minerals_seen: set[str] = set()
-        for ln in json.loads(r["lines"]):
-            mineral = ln["mineral"]
+        for mineral, qty, price in amounts:
             key = (
                 mineral,
                 r["department_code"] or "",
@@ -430,11 +468,14 @@ class PurchasesView(ReadModel):
                 month,
                 r["currency"] or "",
             )
-            agg = report.setdefault(
-                key,
-                {"quantity": ZERO, "value": ZERO, "purchases": 0, "unit": MINERALS[mineral].unit},
-            )
-            qty, price = Decimal(ln["quantity"]), Decimal(ln["unit_price"])
+            agg = report.get(key)
+            if agg is None:
+                agg = report[key] = {
+                    "quantity": ZERO,
+                    "value": ZERO,
+                    "purchases": 0,
+                    "unit": MINERALS[mineral].unit,
+                }
             agg["quantity"] += qty
             agg["value"] += qty * price
             if mineral not in minerals_seen:

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     aggregate_cache_size: int = Field(10_000, ge=0, le=1_000_000)
     postgres_pool_size: int = Field(10, ge=1, le=200)
     advisory_locks: bool = True
-    projection_page_size: int = Field(1000, ge=1, le=10_000)
+    projection_page_size: int = Field(5000, ge=1, le=10_000)
     #: Seconds between signed digests of the audit chain head (0: no periodic signing).
     audit_sign_interval_s: int = Field(300, ge=0, le=86_400)
 

@@ -38,8 +38,8 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import Mapper
 
+from projections.stored import plain_bytes
 from ptm.audit.chain import GENESIS, AuditStore, ChainRow, Digest, EventRow
-from ptm.audit.replay import plain_bytes
 from ptm.audit.verify import PAGE, ChainVerifier, Positioned, Report, feed, merge_rows
 
 FORMAT = "ptm-audit-export"

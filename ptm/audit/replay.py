@@ -38,15 +38,13 @@ from typing import Any
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from eventsourcing.cipher import AESCipher
-from eventsourcing.persistence import Cipher, JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger.origin import OriginCode, origin_code_id
+from projections.stored import decrypter, plain_bytes, prefetch
 from ptm.audit.chain import AuditStore, EventRow
 from ptm.audit.errors import RangeTooLargeError, ReplayError
-from ptm.audit.pages import prefetch
 
 PRODUCED, RESERVED, RELEASED, TRANSFERRED = 0, 1, 2, 3
 # Event classes are made by the @event decorator, so they are looked up by name (and
@@ -140,42 +138,6 @@ class ReplayResult:
     last_event_position: int
     excluded_late: int
     rows: list[BalanceRow]
-
-
-def decrypter(cipher: Cipher | None) -> Callable[[bytes], bytes] | None:
-    """The cipher's decryption, fast for the library's AES-GCM cipher.
-
-    ``eventsourcing.cipher.AESCipher`` stores nonce (12) ‖ tag (16) ‖ ciphertext and
-    builds a pycryptodome cipher per call (~50 µs); the same AES-GCM decryption with
-    the same key through ``cryptography`` takes ~1.5 µs. Any other cipher is used as is.
-    """
-    if cipher is None:
-        return None
-    if type(cipher) is AESCipher:
-        aead = AESGCM(cipher.key)
-
-        def decrypt(data: bytes) -> bytes:
-            if len(data) < 28:
-                raise ValueError("texto cifrado dañado")
-            return aead.decrypt(data[:12], data[28:] + data[12:28], None)
-
-        return decrypt
-    return cipher.decrypt
-
-
-def plain_bytes(mapper: Mapper[Any]) -> Callable[[bytes], bytes]:
-    """Stored bytes → the transcoder's bytes (decrypted, then decompressed)."""
-    decrypt = decrypter(mapper.cipher)
-    decompress = mapper.compressor.decompress if mapper.compressor is not None else None
-
-    def plain(data: bytes) -> bytes:
-        if decrypt is not None:
-            data = decrypt(data)
-        if decompress is not None:
-            data = decompress(data)
-        return data
-
-    return plain
 
 
 class Decoder:

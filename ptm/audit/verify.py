@@ -34,8 +34,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from projections.stored import prefetch
 from ptm.audit.chain import GENESIS, AuditStore, ChainRow, Digest, EventRow, chain_link
-from ptm.audit.pages import prefetch
 from ptm.audit.signing import check_digest
 
 #: Problems kept in a report (all are counted).
