@@ -182,12 +182,7 @@ class ProjectionRunner:
         """Apply the next page to the views behind; returns how many events it read."""
         positions = self.positions()
         page = self._read(min(positions.values()))
-        if page is None:
-            return 0
-        try:
-            self._apply(page, positions)
-        except TrackingConflictError:
-            log.info("another runner applied positions up to %s first", page.last)
+        if page is None or not self._apply_unless_taken(page, positions):
             return 0
         return page.count
 
@@ -222,33 +217,40 @@ class ProjectionRunner:
     def catch_up(self, progress: Callable[[int], object] | None = None) -> int:
         """Apply everything up to the head; returns how many events it read.
 
+        Page by page while the runner is near the head; after a full page (a backlog)
+        the following pages, up to the head as it is then, are read ahead in a thread.
         Stops early (returning what it read) if another runner applies the same pages.
         """
         total = 0
         while True:
             positions = self.positions()
-            start, stop = min(positions.values()), self.head()
-            if start >= stop:
+            page = self._read(min(positions.values()))
+            if page is None:
                 return total
-            if stop - start <= self.page_size:
-                n = self.run_page()  # one page: nothing to read ahead
-                if n == 0:
-                    return total
-                total += n
-                if progress is not None:
-                    progress(n)
-                continue
+            if not self._apply_unless_taken(page, positions):
+                return total
+            total += page.count
+            if progress is not None:
+                progress(page.count)
+            if page.count < self.page_size:
+                continue  # at the head, or nearly: look once more
             # Closing the pages stops the reader thread (on a conflict or an error too).
-            with fewer_collections(), closing(prefetch(self._pages(start, stop))) as pages:
+            pages = prefetch(self._pages(page.last, self.head()))
+            with fewer_collections(), closing(pages):
                 for page in pages:
-                    try:
-                        self._apply(page, positions)
-                    except TrackingConflictError:
-                        log.info("another runner applied positions up to %s first", page.last)
+                    if not self._apply_unless_taken(page, positions):
                         return total
                     total += page.count
                     if progress is not None:
                         progress(page.count)
+
+    def _apply_unless_taken(self, page: Page, positions: dict[str, int]) -> bool:
+        try:
+            self._apply(page, positions)
+        except TrackingConflictError:
+            log.info("another runner applied positions up to %s first", page.last)
+            return False
+        return True
 
     def rebuild(self, name: str, progress: Callable[[int], object] | None = None) -> int:
         """Drop one view's rows and replay the whole log into it."""

@@ -128,8 +128,9 @@ def document_reader(mapper: Mapper[Any]) -> Callable[[bytes], dict[str, Any]]:
     return read_plain
 
 
-#: Young-generation threshold while a backlog is read (CPython's default is 700).
+#: Young- and oldest-generation thresholds while a backlog is read (CPython: 700, 10).
 BULK_GC_THRESHOLD = 50_000
+BULK_GC_FULL_THRESHOLD = 100
 _gc_lock = threading.Lock()
 _gc_users = 0
 _gc_saved: tuple[int, int, int] = (700, 10, 10)
@@ -142,15 +143,19 @@ def fewer_collections() -> Iterator[None]:
     Reading a page allocates tens of thousands of small containers (documents, items,
     rows) that reference counting frees on its own — they hold no cycles — yet each
     700 allocations start a collection that walks them: on 210,102 events that was
-    ~40 % of the read. Thresholds are process-wide, so concurrent users share one
-    raised setting and the first one's saved thresholds come back after the last.
+    ~40 % of the read. The oldest generation is collected less often too (a full
+    collection walks the whole heap, which in a busy process holds millions of objects).
+    Thresholds are process-wide, so concurrent users share one raised setting and the
+    first one's saved thresholds come back after the last.
     """
     global _gc_users, _gc_saved  # noqa: PLW0603 — one process-wide setting
     with _gc_lock:
         if _gc_users == 0:
             _gc_saved = gc.get_threshold()
             young, *older = _gc_saved
-            gc.set_threshold(max(young, BULK_GC_THRESHOLD), *older)
+            gc.set_threshold(
+                max(young, BULK_GC_THRESHOLD), older[0], max(older[1], BULK_GC_FULL_THRESHOLD)
+            )
         _gc_users += 1
     try:
         yield

@@ -132,7 +132,7 @@ def default_thresholds() -> Iterator[tuple[int, int, int]]:
 def test_fewer_collections_is_shared_and_restores_the_thresholds(
     default_thresholds: tuple[int, int, int],
 ) -> None:
-    raised = (stored.BULK_GC_THRESHOLD, 10, 10)
+    raised = (stored.BULK_GC_THRESHOLD, 10, stored.BULK_GC_FULL_THRESHOLD)
     with stored.fewer_collections():
         assert gc.get_threshold() == raised
         with stored.fewer_collections():  # a second user (another runner) shares it
