@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5000
 MAX_PAGE_SIZE = 10_000
+#: Seconds between attempts to read past an event that could not be decoded.
+UNREADABLE_RETRY_S = 30.0
 
 
 class UnreadableEventError(Exception):
@@ -296,6 +298,13 @@ class ProjectionRunner:
                     # The database is restarting or out of connections: wait and go on.
                     log.exception("read-model database unavailable; retrying")
                     stop.wait(1.0)
+                    continue
+                except UnreadableEventError:
+                    # Wrong cipher key or a damaged row: nothing past it is applied, the
+                    # lag on /health grows, and the worker stays up to retry once the
+                    # configuration is fixed (a dead thread would tell nobody).
+                    log.exception("projections stopped at an unreadable event; retrying")
+                    stop.wait(UNREADABLE_RETRY_S)
                     continue
                 if n == 0:
                     self._wake.wait(self.poll_s)

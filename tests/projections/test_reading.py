@@ -5,7 +5,9 @@ and still every event applied exactly once."""
 from __future__ import annotations
 
 import gc
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,7 +84,7 @@ def test_catch_up_reads_ahead_and_equals_page_by_page(services: Services, clock:
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_an_unreadable_event_is_reported_with_its_position(
-    services: Services, clock: FakeClock
+    services: Services, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     scripted_history(services, clock)
     store = services.runner.source
@@ -97,6 +99,18 @@ def test_an_unreadable_event_is_reported_with_its_position(
     runner = ProjectionRunner(
         services.ledger.recorder, services.ledger.mapper, services.engine, page_size=5
     )
+    # The long-running worker logs it and stays up (its lag shows on /health).
+    stop = threading.Event()
+    with caplog.at_level(logging.ERROR, logger="projections.runner"):
+        worker = threading.Thread(target=runner.run_forever, args=(stop,))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while "unreadable event" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert f"posición {victim.position}" in caplog.text
     with pytest.raises(UnreadableEventError) as info:
         runner.catch_up()
     assert info.value.position == victim.position
