@@ -7,9 +7,9 @@ ids, decimals, dates and datetimes), instead of building an event object per eve
 through the mapper's object hook. Decryption and decompression at rest are undone with
 the application's own cipher and compressor.
 
-Measured on 210,102 events of whole purchases (bench/projections.py): building event
-objects with ``mapper.to_domain_event`` costs ~20 µs per event, the JSON document alone
-~4 µs.
+Measured on 100,000 stored events of whole purchases (bench/projections.py's history, one
+after the other, nothing kept): ``mapper.to_domain_event`` 7.2 µs per event, the JSON
+document with orjson 1.05 µs.
 """
 
 from __future__ import annotations
