@@ -30,6 +30,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
+from eventsourcing.utils import resolve_topic
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -76,6 +77,17 @@ def event_source(recorder: ApplicationRecorder) -> EventSource:
     return source  # type: ignore[no-any-return]
 
 
+def refuse_upcasting(topic: str) -> None:
+    """The views read stored documents as written: an event class that upcasts old
+    documents (``class_version`` > 1) would be folded without its upcasters."""
+    version = getattr(resolve_topic(topic), "class_version", 1)
+    if version != 1:
+        raise TypeError(
+            f"{topic} tiene class_version {version}: las proyecciones leen el documento "
+            "almacenado sin convertirlo; añada la conversión a las vistas antes de subirla."
+        )
+
+
 class TrackingConflictError(Exception):
     """Another runner advanced the same projection first; this page is rolled back."""
 
@@ -107,6 +119,8 @@ class ProjectionRunner:
             topic: topic.rpartition(".")[2] for view in self.views for topic in view.topics
         }
         self._topics = {view.name: frozenset(view.topics) for view in self.views}
+        for topic in self._kinds:
+            refuse_upcasting(topic)
         self._wake = threading.Event()
         self.applied = 0  # events applied by this runner (all views), for benchmarks
 
@@ -172,8 +186,11 @@ class ProjectionRunner:
                     continue
                 topics = self._topics[view.name]
                 items = [it for it in page.items if it.position > pos and it.topic in topics]
-                view.apply(conn, items)
+                # The conditional tracking update first: a runner that lost the race
+                # stops here (PostgreSQL: after waiting on the row lock), before it
+                # writes a row the winner already wrote.
                 self._advance(conn, view.name, pos, page.last, now)
+                view.apply(conn, items)
                 advanced.append(view.name)
                 applied += len(items)
         for name in advanced:
@@ -216,15 +233,20 @@ class ProjectionRunner:
             yield page
             after = page.last
 
-    def catch_up(self, progress: Callable[[int], object] | None = None) -> int:
+    def catch_up(
+        self,
+        progress: Callable[[int], object] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
         """Apply everything up to the head; returns how many events it read.
 
         Page by page while the runner is near the head; after a full page (a backlog)
         the following pages, up to the head as it is then, are read ahead in a thread.
-        Stops early (returning what it read) if another runner applies the same pages.
+        Stops early (returning what it read) if another runner applies the same pages,
+        or between two pages once ``stop`` is set.
         """
         total = 0
-        while True:
+        while stop is None or not stop.is_set():
             positions = self.positions()
             page = self._read(min(positions.values()))
             if page is None:
@@ -240,11 +262,14 @@ class ProjectionRunner:
             pages = prefetch(self._pages(page.last, self.head()))
             with fewer_collections(), closing(pages):
                 for page in pages:
+                    if stop is not None and stop.is_set():
+                        return total
                     if not self._apply_unless_taken(page, positions):
                         return total
                     total += page.count
                     if progress is not None:
                         progress(page.count)
+        return total
 
     def _apply_unless_taken(self, page: Page, positions: dict[str, int]) -> bool:
         try:
@@ -293,7 +318,7 @@ class ProjectionRunner:
         try:
             while not stop.is_set():
                 try:
-                    n = self.catch_up()
+                    n = self.catch_up(stop=stop)
                 except (OperationalError, PersistenceError):
                     # The database is restarting or out of connections: wait and go on.
                     log.exception("read-model database unavailable; retrying")
