@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -248,28 +248,28 @@ class ProjectionRunner:
         total = 0
         while stop is None or not stop.is_set():
             positions = self.positions()
-            page = self._read(min(positions.values()))
-            if page is None:
+            first = self._read(min(positions.values()))
+            if first is None:
                 return total
-            if not self._apply_unless_taken(page, positions):
-                return total
-            total += page.count
-            if progress is not None:
-                progress(page.count)
-            if page.count < self.page_size:
-                continue  # at the head, or nearly: look once more
-            # Closing the pages stops the reader thread (on a conflict or an error too).
-            pages = prefetch(self._pages(page.last, self.head()))
-            with fewer_collections(), closing(pages):
+            with closing(self._from(first)) as pages:
                 for page in pages:
-                    if stop is not None and stop.is_set():
-                        return total
                     if not self._apply_unless_taken(page, positions):
                         return total
                     total += page.count
                     if progress is not None:
                         progress(page.count)
+                    if stop is not None and stop.is_set():
+                        return total
         return total
+
+    def _from(self, first: Page) -> Generator[Page, None, None]:
+        """``first``, then — if it was full, a backlog — the pages after it up to the head
+        as it is now, read ahead in a thread (stopped when this generator is closed)."""
+        yield first
+        if first.count < self.page_size:
+            return  # at the head, or nearly: the caller looks once more
+        with fewer_collections(), closing(prefetch(self._pages(first.last, self.head()))) as rest:
+            yield from rest
 
     def _apply_unless_taken(self, page: Page, positions: dict[str, int]) -> bool:
         try:
