@@ -26,7 +26,6 @@ position").
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import weakref
 import zlib
@@ -42,7 +41,7 @@ from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger.origin import OriginCode, origin_code_id
-from projections.stored import decrypter, plain_bytes, prefetch
+from projections.stored import document_reader, prefetch
 from ptm.audit.chain import AuditStore, EventRow
 from ptm.audit.errors import RangeTooLargeError, ReplayError
 
@@ -67,7 +66,6 @@ MAX_AGGREGATE_EVENTS = 10_000_000
 #: How late (seconds) an event may commit after a later-stamped one (see the docstring).
 TIMESTAMP_SLACK_S = 300.0
 ZERO = Decimal(0)
-_JSON = json.JSONDecoder()
 
 
 @dataclass(frozen=True)
@@ -145,14 +143,14 @@ class Decoder:
 
     def __init__(self, mapper: Mapper[Any]) -> None:
         self.mapper = mapper
-        self.decrypt = decrypter(mapper.cipher)
-        self.compressor = mapper.compressor
         self.fast = type(mapper.transcoder) is JSONTranscoder
-        self._plain = plain_bytes(mapper)
+        # With the JSON transcoder: the stored document, read as the projections read it.
+        self.document = document_reader(mapper) if self.fast else None
 
     def plain(self, row: EventRow) -> Any:
         """The event's JSON document (decrypted and decompressed), as plain JSON."""
-        return json.loads(self._plain(row.state))
+        assert self.document is not None, "only with the JSON transcoder"
+        return self.document(row.state)
 
     def timestamp(self, row: EventRow) -> datetime:
         """The stored timestamp of an event."""
@@ -196,12 +194,8 @@ def fold(
     """Fold origin-code events into ``state`` (events stamped after ``until`` skipped)."""
     kinds = KINDS
     codes, balances = state.codes, state.balances
-    fast = decoder.fast
-    decrypt = decoder.decrypt
-    decompress = decoder.compressor.decompress if decoder.compressor is not None else None
-    # The stored JSON is compact UTF-8 with no leading space: raw_decode on the decoded
-    # text skips json.loads' encoding sniffing and whitespace match (~25% of the fold).
-    raw_decode, dec, fromiso = _JSON.raw_decode, Decimal, datetime.fromisoformat
+    document = decoder.document
+    dec, fromiso = Decimal, datetime.fromisoformat
     read = folded = late = pending_late = 0
     last = state.last_event_position
     position = 0
@@ -212,15 +206,7 @@ def fold(
             kind = kinds.get(r.topic)
             if kind is None:
                 continue
-            if fast:
-                data = r.state
-                if decrypt is not None:
-                    data = decrypt(data)
-                if decompress is not None:
-                    data = decompress(data)
-                d = raw_decode(data.decode("utf-8"))[0]
-            else:
-                d = decoder.as_plain(r)
+            d = document(r.state) if document is not None else decoder.as_plain(r)
             if until is not None:
                 if fromiso(d["timestamp"]["_data_"]) > until:
                     pending_late += 1
