@@ -24,6 +24,19 @@ from tests.conftest import FakeClock
 from tests.projections.test_read_models import assert_equals_fresh_replay, scripted_history
 
 
+def runner_for(
+    services: Services, page_size: int, views: list[ReadModel] | None = None
+) -> ProjectionRunner:
+    """Another runner on the services' log and read models."""
+    return ProjectionRunner(
+        services.ledger.recorder,
+        services.ledger.mapper,
+        services.engine,
+        views,
+        page_size=page_size,
+    )
+
+
 def event_count_per_view(services: Services) -> dict[str, int]:
     """How many events each view consumes in the whole log."""
     store = services.runner.source
@@ -58,16 +71,7 @@ def race(services: Services, views: list[ReadModel]) -> None:
         for view in views:
             view.reset(conn)
             conn.execute(t.tracking.delete().where(t.tracking.c.name == view.name))
-    runners = [
-        ProjectionRunner(
-            services.ledger.recorder,
-            services.ledger.mapper,
-            services.engine,
-            [type(v)() for v in views],
-            page_size=size,
-        )
-        for size in (2, 3, 5, 7)
-    ]
+    runners = [runner_for(services, size, [type(v)() for v in views]) for size in (2, 3, 5, 7)]
     start = threading.Barrier(len(runners))
     errors: list[BaseException] = []
 
@@ -96,9 +100,7 @@ def race(services: Services, views: list[ReadModel]) -> None:
 @pytest.mark.parametrize("backend", ["memory"], indirect=True)
 def test_catch_up_reads_ahead_and_equals_page_by_page(services: Services, clock: FakeClock) -> None:
     scripted_history(services, clock)
-    ahead = ProjectionRunner(
-        services.ledger.recorder, services.ledger.mapper, services.engine, page_size=4
-    )
+    ahead = runner_for(services, 4)
     head = ahead.head()
     assert head > 4 * stored.DEPTH  # more pages than the read-ahead holds
     assert ahead.catch_up() == head
@@ -120,9 +122,7 @@ def test_an_unreadable_event_is_reported_with_its_position(
             f"UPDATE {raw.events_table} SET state = ? WHERE rowid = ?",
             (b'{"quantity": {"_data_": ', victim.position),
         )
-    runner = ProjectionRunner(
-        services.ledger.recorder, services.ledger.mapper, services.engine, page_size=5
-    )
+    runner = runner_for(services, 5)
     # The long-running worker logs it and stays up (its lag shows on /health).
     stop = threading.Event()
     with caplog.at_level(logging.ERROR, logger="projections.runner"):
@@ -214,9 +214,7 @@ def test_prefetch_hands_over_reader_errors_and_stops_its_thread() -> None:
 @pytest.mark.parametrize("backend", ["memory"], indirect=True)
 def test_catch_up_stops_between_pages_when_asked(services: Services, clock: FakeClock) -> None:
     scripted_history(services, clock)
-    runner = ProjectionRunner(
-        services.ledger.recorder, services.ledger.mapper, services.engine, page_size=3
-    )
+    runner = runner_for(services, 3)
     stop = threading.Event()
     stop.set()
     assert runner.catch_up(stop=stop) == 0  # asked to stop before the first page
