@@ -1,6 +1,6 @@
 """Alembic environment: migrations of the read-model tables only (the event store's
 tables belong to the eventsourcing recorders). The connection comes from
-``ptm.db.upgrade`` (``config.attributes["connection"]``) or from the settings."""
+``adapters.db.upgrade`` (``config.attributes["connection"]``) or from the settings."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ connection = config.attributes.get("connection")
 if connection is not None:
     run(connection)
 else:
-    from ptm.db import make_engine
+    from adapters.db import make_engine
     from ptm.settings import Settings
 
-    engine = make_engine(Settings())
+    engine = make_engine(Settings().database_url)
     with engine.connect() as conn:
         run(conn)
         conn.commit()

@@ -12,7 +12,7 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.context import ApiContext
-from ledger.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from kernel.errors import AuthenticationError, PermissionDeniedError, ValidationError
 from ledger.identity import Session
 
 bearer = HTTPBearer(auto_error=False, description="Token de sesión obtenido en /auth/login")

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import (
+from kernel.errors import (
     AuthenticationError,
     ConflictError,
     LedgerError,

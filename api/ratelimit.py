@@ -11,7 +11,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from ledger.errors import RateLimitedError
+from kernel.errors import RateLimitedError
 
 
 @dataclass(frozen=True)

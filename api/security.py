@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from ledger.errors import ValidationError
+from kernel.errors import ValidationError
 
 TOTP_ISSUER = "ANM PTM"
 TOTP_STEP_S = 30

@@ -37,11 +37,11 @@ from eventsourcing.cipher import AESCipher
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from audit import replay, signing  # noqa: E402
+from audit.chain import AuditStore  # noqa: E402
+from audit.service import AuditService  # noqa: E402
+from audit.verify import verify_store  # noqa: E402
 from ledger.origin import OriginCode, origin_code_id  # noqa: E402
-from ptm.audit import replay, signing  # noqa: E402
-from ptm.audit.chain import AuditStore  # noqa: E402
-from ptm.audit.service import AuditService  # noqa: E402
-from ptm.audit.verify import verify_store  # noqa: E402
 from ptm.bootstrap import build_ledger  # noqa: E402
 from ptm.settings import Settings  # noqa: E402
 from tests.helpers import World, last_code, make_world  # noqa: E402

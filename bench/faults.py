@@ -112,11 +112,11 @@ from api.security import PasswordHasher, ScryptParams  # noqa: E402
 from ledger.application import Ledger, utc_now  # noqa: E402
 from ledger.purchase import CONFIRMED, PENDING, Purchase  # noqa: E402
 from ledger.values import today_in_colombia  # noqa: E402
+from notifications.outbox import SENT, OutboxRow  # noqa: E402
 from projections import queries  # noqa: E402
 from projections import tables as t  # noqa: E402
 from ptm.bootstrap import Services, build_ledger, build_services  # noqa: E402
 from ptm.settings import Settings  # noqa: E402
-from ptm.storage.outbox import SENT, OutboxRow  # noqa: E402
 from tests.faults.proxy import AckDroppingProxy  # noqa: E402
 from tests.helpers import nit  # noqa: E402
 from tests.notifications.conftest import (  # noqa: E402

@@ -30,16 +30,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
-from ledger import values as v
-from ledger.codes import (
-    acceptance_code_hash,
-    generate_numeric_code,
-    generate_token,
-    hashes_equal,
-    keyed_hash,
-    lines_digest,
-)
-from ledger.errors import (
+from kernel.errors import (
     AuthenticationError,
     ConcurrencyError,
     ConflictError,
@@ -53,14 +44,23 @@ from ledger.errors import (
     PurchaseEndedError,
     ValidationError,
 )
-from ledger.idempotency import (
+from kernel.idempotency import (
     IdempotencyRecord,
     check_key,
     fingerprint,
     idempotency_record_id,
     same_fingerprint,
 )
-from ledger.locks import KeyedLocks, Locker
+from kernel.locks import KeyedLocks, Locker
+from ledger import values as v
+from ledger.codes import (
+    acceptance_code_hash,
+    generate_numeric_code,
+    generate_token,
+    hashes_equal,
+    keyed_hash,
+    lines_digest,
+)
 from ledger.messages import EMAIL, SMS, WEBHOOK, OutboxMessage, event_id
 from ledger.origin import OriginCode, origin_code_id
 from ledger.purchase import (
@@ -213,7 +213,7 @@ class Ledger(Application[UUID]):
 
     name = "PTMLedger"
     env = {  # noqa: RUF012 - the library reads this class attribute
-        "PERSISTENCE_MODULE": "ptm.storage.memory:Factory",
+        "PERSISTENCE_MODULE": "adapters.storage.memory:Factory",
         "AGGREGATE_CACHE_MAXSIZE": "10000",
         "IS_SNAPSHOTTING_ENABLED": "y",
         "ORIGINATOR_ID_TYPE": "uuid",

@@ -14,7 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.errors import (
+from kernel.errors import (
     AccountLockedError,
     AuthenticationError,
     CodeExpiredError,

@@ -15,10 +15,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
-from ledger import values as v
-from ledger.application import Ledger, Unit
-from ledger.codes import generate_numeric_code, generate_token, hashes_equal, keyed_hash
-from ledger.errors import (
+from kernel.errors import (
     AccountLockedError,
     AuthenticationError,
     CodeExpiredError,
@@ -27,6 +24,9 @@ from ledger.errors import (
     NotFoundError,
     ValidationError,
 )
+from ledger import values as v
+from ledger.application import Ledger, Unit
+from ledger.codes import generate_numeric_code, generate_token, hashes_equal, keyed_hash
 from ledger.identity import (
     FACTORS,
     MAX_CODE_SENDS,

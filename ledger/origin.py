@@ -19,7 +19,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.errors import ConflictError, InsufficientBalanceError
+from kernel.errors import ConflictError, InsufficientBalanceError
 
 ORIGIN_NAMESPACE = uuid5(NAMESPACE_URL, "https://ptm.anm.gov.co/ns/origin-code")
 

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.errors import (
+from kernel.errors import (
     CodeExpiredError,
     LimitExceededError,
     ValidationError,

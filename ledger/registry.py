@@ -13,7 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.errors import ConflictError, ValidationError
+from kernel.errors import ConflictError, ValidationError
 
 ORG_NAMESPACE = uuid5(NAMESPACE_URL, "https://ptm.anm.gov.co/ns/organisation")
 

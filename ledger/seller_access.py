@@ -15,7 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.errors import AuthenticationError, CodeExpiredError, WrongStateError
+from kernel.errors import AuthenticationError, CodeExpiredError, WrongStateError
 
 ACCESS_NAMESPACE = uuid5(NAMESPACE_URL, "https://ptm.anm.gov.co/ns/seller-access")
 URL_TTL: Final = timedelta(hours=72)

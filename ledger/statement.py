@@ -46,8 +46,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
 
+from kernel.errors import ValidationError, register_error_classes
 from ledger.codes import hashes_equal, keyed_hash
-from ledger.errors import ValidationError, register_error_classes
 from ledger.values import (
     MAX_AMOUNT,
     MINERALS,

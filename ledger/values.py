@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Final
 
-from ledger.errors import ValidationError
+from kernel.errors import ValidationError
 
 #: Colombia has no daylight saving time: UTC-5 all year.
 COLOMBIA_TZ: Final = timezone(timedelta(hours=-5), "America/Bogota")

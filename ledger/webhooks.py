@@ -15,7 +15,7 @@ import hmac
 import secrets
 from typing import Final
 
-from ledger.errors import AuthenticationError
+from kernel.errors import AuthenticationError
 
 TOLERANCE_S: Final = 5 * 60
 SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - a format marker, not a secret

@@ -22,7 +22,7 @@ import jinja2
 
 from ledger.messages import EMAIL, SMS, Channel
 from ledger.values import COLOMBIA_TZ
-from ptm.storage.outbox import REDACTED, OutboxRow
+from notifications.outbox import REDACTED, OutboxRow
 
 #: One SMS segment in the GSM 03.38 alphabet.
 SMS_MAX_SEPTETS: Final = 160

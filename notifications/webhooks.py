@@ -16,8 +16,8 @@ from typing import Protocol
 import httpx
 
 from ledger.webhooks import sign
+from notifications.outbox import OutboxRow
 from notifications.senders import PermanentSendError, TransientSendError
-from ptm.storage.outbox import OutboxRow
 
 #: Params that describe the request to the seller; nothing secret travels here.
 PAYLOAD_FIELDS = (

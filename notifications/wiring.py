@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Literal
 
 from notifications.filesender import FileSender
+from notifications.outbox import OutboxStore
 from notifications.senders import EmailSender, Security, SmsSender, SmtpEmailSender, TwilioSmsSender
 from notifications.webhooks import WebhookSender
 from notifications.worker import AttachmentProvider, OutboxWorker
-from ptm.storage.outbox import OutboxStore
 
 
 def _utc_now() -> datetime:

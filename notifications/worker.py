@@ -34,10 +34,10 @@ from typing import Final
 
 from ledger.messages import EMAIL, SMS, WEBHOOK
 from notifications.envelope import Attachment, EnvelopeError, build_email, check_mobile
+from notifications.outbox import PENDING, OutboxRow, OutboxStore
 from notifications.rendering import RenderedEmail, RenderedSms, RenderError, render, template_spec
 from notifications.senders import EmailSender, PermanentSendError, SmsSender, TransientSendError
 from notifications.webhooks import WebhookSender
-from ptm.storage.outbox import PENDING, OutboxRow, OutboxStore
 
 log = logging.getLogger(__name__)
 

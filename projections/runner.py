@@ -67,12 +67,12 @@ class Page:
 
 
 def event_source(recorder: ApplicationRecorder) -> EventSource:
-    """The raw rows of a recorder: the recorders of ``ptm.storage`` offer them as ``audit``."""
+    """The raw rows of a recorder: the recorders of ``adapters.storage`` offer them as ``audit``."""
     source = getattr(recorder, "audit", None)
     if source is None or not hasattr(source, "event_rows"):
         raise TypeError(
             f"{type(recorder).__name__} no ofrece sus filas almacenadas (atributo 'audit'); "
-            "use los registradores de ptm.storage."
+            "use los registradores de adapters.storage."
         )
     return source  # type: ignore[no-any-return]
 

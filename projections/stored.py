@@ -49,7 +49,7 @@ class StoredRow(Protocol):
 
 
 class EventSource(Protocol):
-    """What a reader of the log needs from a recorder (every recorder of ``ptm.storage``)."""
+    """What a reader of the log needs from a recorder (every recorder of ``adapters.storage``)."""
 
     def max_position(self) -> int:
         """Highest position of a stored event (0 when the log is empty)."""

@@ -9,19 +9,19 @@ from uuid import UUID
 
 from sqlalchemy import Engine
 
+from adapters.crypto import SecretBox
+from adapters.db import make_engine, upgrade
+from kernel.locks import ChainedLocker, KeyedLocks, Locker
 from ledger.application import Clock, Ledger, LedgerConfig, utc_now
-from ledger.locks import ChainedLocker, KeyedLocks, Locker
 from ledger.purchase import CodePolicy
 from notifications.envelope import Attachment
+from notifications.outbox import OutboxRow
 from notifications.webhooks import HttpWebhookSender
 from notifications.wiring import build_senders, build_worker
 from notifications.worker import OutboxWorker
 from projections.runner import ProjectionRunner
-from ptm.crypto import SecretBox
-from ptm.db import make_engine, upgrade
 from ptm.royalties_wiring import build_royalties
 from ptm.settings import Settings, eventsourcing_env
-from ptm.storage.outbox import OutboxRow
 from royalties.application import RoyaltiesApp
 
 
@@ -51,7 +51,7 @@ def build_ledger(
         clock=clock,
     )
     if settings.is_postgres() and settings.advisory_locks:
-        from ptm.storage.postgres import AdvisoryLocker  # noqa: PLC0415
+        from adapters.storage.postgres import AdvisoryLocker  # noqa: PLC0415
 
         datastore = app.factory.datastore  # type: ignore[attr-defined]
         locker: Locker = ChainedLocker(KeyedLocks(), AdvisoryLocker(datastore))
@@ -82,7 +82,7 @@ def build_services(
 ) -> Services:
     """Ledger, read-model engine (migrated to head) and projection runner."""
     ledger = build_ledger(settings, clock=clock, create_table=create_table)
-    engine = make_engine(settings)
+    engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
     runner = ProjectionRunner(

@@ -11,12 +11,12 @@ from pathlib import Path
 
 def _royalties(argv: Sequence[str]) -> int:
     # Imported by name so the ledger's commands never pay for the royalties' imports.
-    module = importlib.import_module("royalties.cli")
+    module = importlib.import_module("ptm.royalties_cli")
     return int(module.main(list(argv)))
 
 
 def _audit(argv: Sequence[str]) -> int:
-    module = importlib.import_module("ptm.audit.cli")
+    module = importlib.import_module("ptm.audit_cli")
     return int(module.main(list(argv)))
 
 
@@ -46,7 +46,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
     from api.context import build_context  # noqa: PLC0415
     from api.security import check_password_policy  # noqa: PLC0415
-    from ledger.errors import DuplicateError, LedgerError  # noqa: PLC0415
+    from kernel.errors import DuplicateError, LedgerError  # noqa: PLC0415
     from ptm.bootstrap import build_services  # noqa: PLC0415
     from ptm.demo import AGENCY_NIT  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
@@ -91,11 +91,11 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from ptm.db import make_engine, upgrade  # noqa: PLC0415
+    from adapters.db import make_engine, upgrade  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
-    upgrade(make_engine(settings), args.revision)
+    upgrade(make_engine(settings.database_url), args.revision)
     print(f"Tablas de lectura al día ({args.revision}) en {settings.database_url}")
     return 0
 
@@ -137,7 +137,7 @@ def cmd_projections(args: argparse.Namespace) -> int:
 
 
 def cmd_statement(args: argparse.Namespace) -> int:
-    from ledger.errors import LedgerError  # noqa: PLC0415
+    from kernel.errors import LedgerError  # noqa: PLC0415
     from ptm.bootstrap import build_ledger  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
 

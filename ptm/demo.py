@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
+from kernel.errors import DuplicateError
 from ledger.application import Ledger
-from ledger.errors import DuplicateError
 from ledger.identity_service import Identity
 from ledger.values import nit_check_digit
 

@@ -17,8 +17,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.app import create_app
 from api.context import ApiContext, build_context
+from audit.service import AuditService
 from ptm import sweeper
-from ptm.audit.service import AuditService
 from ptm.bootstrap import Services, build_notifier, build_services
 from ptm.demo import seed_demo
 from ptm.settings import Settings

@@ -135,7 +135,7 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = True) -> dict[
     if settings.compress_events:
         env["COMPRESSOR_TOPIC"] = "eventsourcing.compressor:ZlibCompressor"
     if url.startswith("memory:"):
-        env["PERSISTENCE_MODULE"] = "ptm.storage.memory:Factory"
+        env["PERSISTENCE_MODULE"] = "adapters.storage.memory:Factory"
         return env
     if url.startswith("sqlite:"):
         path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url[7:]
@@ -143,7 +143,7 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = True) -> dict[
             raise ValueError("sqlite URL without a file path: sqlite:///path/to/file.sqlite3")
         if path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        env["PERSISTENCE_MODULE"] = "ptm.storage.sqlite:Factory"
+        env["PERSISTENCE_MODULE"] = "adapters.storage.sqlite:Factory"
         env["SQLITE_DBNAME"] = path
         env["SQLITE_LOCK_TIMEOUT"] = "30"
         return env
@@ -152,7 +152,7 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = True) -> dict[
         query = parse_qs(parts.query)
         env.update(
             {
-                "PERSISTENCE_MODULE": "ptm.storage.postgres:Factory",
+                "PERSISTENCE_MODULE": "adapters.storage.postgres:Factory",
                 "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
                 "POSTGRES_HOST": parts.hostname or "127.0.0.1",
                 "POSTGRES_PORT": str(parts.port or 5432),

@@ -9,8 +9,8 @@ import logging
 import threading
 from uuid import UUID
 
+from kernel.errors import LedgerError
 from ledger.application import Ledger
-from ledger.errors import LedgerError
 from projections.queries import overdue_purchases
 from ptm.bootstrap import Services
 

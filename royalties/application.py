@@ -24,7 +24,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, EventSourcingError
 
-from ledger.errors import IdempotencyKeyReusedError
+from kernel.errors import IdempotencyKeyReusedError
 from royalties.annex import annex_bytes
 from royalties.calculation import PLACES_COP, PblrnResult, compute, present
 from royalties.case import CaseStatus, ResolutionCase, case_id_for

@@ -1,6 +1,6 @@
 """Errors of the nickel royalty base price (PBLRN) module.
 
-They join the project's one tree of domain errors (:class:`ledger.errors.LedgerError`,
+They join the project's one tree of domain errors (:class:`kernel.errors.LedgerError`,
 a pure module), so the API maps them onto status codes like any other domain error:
 each class also inherits the generic ledger class whose meaning it shares (validation,
 permission, conflict, not found). Every class has a stable machine-readable ``code``
@@ -9,7 +9,7 @@ and a Spanish default message; ``field`` names the input at fault when there is 
 
 from __future__ import annotations
 
-from ledger.errors import (
+from kernel.errors import (
     ConflictError,
     DuplicateError,
     LedgerError,

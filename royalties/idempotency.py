@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import ledger.idempotency as _shared
-from ledger.idempotency import MAX_KEY_LENGTH, fingerprint, same_fingerprint
+import kernel.idempotency as _shared
+from kernel.idempotency import MAX_KEY_LENGTH, fingerprint, same_fingerprint
 from royalties.errors import RoyaltiesInputError
 
 #: The royalties' records are the ledger's idempotency records, in their own event store.

@@ -22,9 +22,9 @@ from pydantic import BaseModel, Field
 from api.deps import Auditor, Ctx, IdemKey
 from api.problems import responses
 from api.schemas import PageMeta, page_meta, quantity_text
-from ledger.errors import ValidationError
-from ptm.audit.chain import Digest
-from ptm.audit.service import AuditService
+from audit.chain import Digest
+from audit.service import AuditService
+from kernel.errors import ValidationError
 
 router = APIRouter(prefix="/api/v1/audit", tags=["auditoría"])
 

@@ -24,7 +24,7 @@ from api.schemas import (
     VerifyRequest,
 )
 from api.security import check_password_policy
-from ledger.errors import AuthenticationError
+from kernel.errors import AuthenticationError
 
 router = APIRouter(prefix="/api/v1/auth", tags=["autenticación"])
 

@@ -19,7 +19,7 @@ from api.schemas import (
     page_meta,
     quantity_text,
 )
-from ledger.errors import NotFoundError
+from kernel.errors import NotFoundError
 from projections import queries
 
 router = APIRouter(prefix="/api/v1", tags=["saldos"])

@@ -19,8 +19,8 @@ from api.deps import Buyer, Ctx, IdemKey, Seller, set_position
 from api.problems import responses
 from api.routes.purchases import result
 from api.schemas import CommandResult, LineIn, Strict
+from kernel.errors import AuthenticationError, NotFoundError, ValidationError
 from ledger import webhooks
-from ledger.errors import AuthenticationError, NotFoundError, ValidationError
 from ledger.statement import parse_statement
 from ptm.bootstrap import webservice_box
 

@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ctx
 from api.ratelimit import Limit
+from kernel.errors import LedgerError, ValidationError
 from ledger.codes import keyed_hash
-from ledger.errors import LedgerError, ValidationError
 from ledger.values import COLOMBIA_TZ
 
 router = APIRouter(prefix="/vendedor", include_in_schema=False)

@@ -16,7 +16,7 @@ from api.security import (
     ScryptParams,
     check_password_policy,
 )
-from ledger.errors import ValidationError
+from kernel.errors import ValidationError
 from ledger.identity import User, user_id
 from tests.api.conftest import PASSWORD, Users, login, outbox_code
 

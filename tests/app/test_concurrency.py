@@ -14,8 +14,8 @@ from uuid import UUID
 
 import pytest
 
+from kernel.errors import InsufficientBalanceError, LedgerError
 from ledger.application import Ledger
-from ledger.errors import InsufficientBalanceError, LedgerError
 from ledger.purchase import CONFIRMED, DRAFT
 from ptm.bootstrap import build_ledger
 from ptm.settings import Settings

@@ -7,8 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.application import Ledger
-from ledger.errors import (
+from kernel.errors import (
     CodeExpiredError,
     DuplicateError,
     IdempotencyKeyReusedError,
@@ -21,6 +20,7 @@ from ledger.errors import (
     ValidationError,
     WrongStateError,
 )
+from ledger.application import Ledger
 from ledger.origin import OriginCode, origin_code_id
 from ledger.purchase import CANCELLED, CONFIRMED, DRAFT, EXPIRED, LOCKED, PENDING
 from tests.conftest import FakeClock

@@ -22,8 +22,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from ledger.application import Ledger, LedgerConfig
-from ledger.errors import (
+from kernel.errors import (
     CodeExpiredError,
     InsufficientBalanceError,
     InvalidCodeError,
@@ -32,6 +31,7 @@ from ledger.errors import (
     ValidationError,
     WrongStateError,
 )
+from ledger.application import Ledger, LedgerConfig
 from ledger.purchase import CONFIRMED, DRAFT, PENDING
 from tests.conftest import FakeClock
 from tests.helpers import last_code, make_world

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ptm.audit.chain import AuditStore
-from ptm.audit.service import AuditService
+from audit.chain import AuditStore
+from audit.service import AuditService
 from ptm.bootstrap import Services
 from ptm.settings import Settings
 from tests.api.conftest import ctx, users  # noqa: F401 - the API tests' fixtures, shared

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.context import ApiContext
-from ptm.audit import signing
-from ptm.audit.export import verify_export
+from audit import signing
+from audit.export import verify_export
 from tests.api.conftest import Users, login
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"])

@@ -14,11 +14,11 @@ from eventsourcing.persistence import Mapper
 from eventsourcing.utils import Environment
 from pydantic import SecretStr
 
-from ptm.audit import replay, signing
-from ptm.audit.chain import AuditStore
-from ptm.audit.errors import ReplayError
-from ptm.audit.export import export_lines, verify_export
-from ptm.audit.service import AuditService
+from audit import replay, signing
+from audit.chain import AuditStore
+from audit.errors import ReplayError
+from audit.export import export_lines, verify_export
+from audit.service import AuditService
 from ptm.bootstrap import Services, build_services
 from ptm.settings import Settings
 from tests.audit.conftest import make_history

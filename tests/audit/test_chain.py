@@ -14,12 +14,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from audit import signing
+from audit.chain import GENESIS, AuditStore, ChainError, chain_link, link_rows
+from audit.errors import ChainIntegrityError, EmptyLogError
+from audit.service import AuditService
+from kernel.errors import ConcurrencyError
 from ledger.application import Ledger
-from ledger.errors import ConcurrencyError
-from ptm.audit import signing
-from ptm.audit.chain import GENESIS, AuditStore, ChainError, chain_link, link_rows
-from ptm.audit.errors import ChainIntegrityError, EmptyLogError
-from ptm.audit.service import AuditService
 from ptm.bootstrap import Services, build_ledger
 from ptm.settings import Settings
 from tests.audit.conftest import History, RawDB, make_history

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ptm.audit import signing
-from ptm.audit.chain import AuditStore
-from ptm.audit.cli import main, parse_as_of
+from audit import signing
+from audit.chain import AuditStore
+from ptm.audit_cli import main, parse_as_of
 from ptm.bootstrap import Services
 from ptm.settings import Settings
 from tests.audit.conftest import History, RawDB

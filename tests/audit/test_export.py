@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ptm.audit import signing
-from ptm.audit.chain import AuditStore
-from ptm.audit.export import verify_export
-from ptm.audit.service import AuditService
+from audit import signing
+from audit.chain import AuditStore
+from audit.export import verify_export
+from audit.service import AuditService
 from tests.audit.conftest import History
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"])

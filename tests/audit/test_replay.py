@@ -12,15 +12,15 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 
-from ledger.errors import NotFoundError
+from audit import replay
+from audit.chain import AuditStore
+from audit.errors import RangeTooLargeError
+from audit.service import AuditService
+from kernel.errors import NotFoundError
 from ledger.origin import OriginCode, origin_code_id
 from projections import queries
 from projections.runner import ProjectionRunner
 from projections.views import BalancesView
-from ptm.audit import replay
-from ptm.audit.chain import AuditStore
-from ptm.audit.errors import RangeTooLargeError
-from ptm.audit.service import AuditService
 from ptm.bootstrap import Services
 from tests.audit.conftest import History
 

@@ -9,11 +9,11 @@ import json
 import pytest
 from eventsourcing.utils import get_topic
 
+from audit.chain import GENESIS, AuditStore, link_rows
+from audit.errors import ChainIntegrityError
+from audit.service import AuditService
+from audit.verify import Report
 from ledger.origin import OriginCode
-from ptm.audit.chain import GENESIS, AuditStore, link_rows
-from ptm.audit.errors import ChainIntegrityError
-from ptm.audit.service import AuditService
-from ptm.audit.verify import Report
 from tests.audit.conftest import History, RawDB
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"])

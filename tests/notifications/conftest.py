@@ -24,9 +24,9 @@ from urllib.parse import parse_qs
 import pytest
 from aiosmtpd.controller import Controller
 
+from notifications.outbox import OutboxStore
 from notifications.senders import SmtpEmailSender, TwilioSmsSender
 from notifications.worker import AttachmentProvider, OutboxWorker
-from ptm.storage.outbox import OutboxStore
 from tests.conftest import FakeClock
 
 MAIL_FROM = "Agencia Nacional de Minería <no-responder@anm.gov.co>"

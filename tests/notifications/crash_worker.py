@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from notifications.outbox import OutboxStore
 from notifications.senders import EmailSender, SmsSender, SmtpEmailSender, TwilioSmsSender
 from notifications.worker import OutboxWorker
-from ptm.storage.outbox import OutboxStore
 
 MAX_ROUNDS = 1000
 
@@ -54,13 +54,13 @@ def open_store(url: str) -> tuple[OutboxStore, Callable[[], None]]:
     if url.startswith("sqlite:///"):
         from eventsourcing.sqlite import SQLiteDatastore  # noqa: PLC0415
 
-        from ptm.storage.sqlite import SQLiteOutbox  # noqa: PLC0415
+        from adapters.storage.sqlite import SQLiteOutbox  # noqa: PLC0415
 
         sqlite = SQLiteDatastore(url.removeprefix("sqlite:///"), lock_timeout=30)
         return SQLiteOutbox(sqlite), sqlite.close
     from eventsourcing.postgres import PostgresDatastore  # noqa: PLC0415
 
-    from ptm.storage.postgres import PostgresOutbox  # noqa: PLC0415
+    from adapters.storage.postgres import PostgresOutbox  # noqa: PLC0415
 
     parts = urlsplit(url)
     postgres = PostgresDatastore(

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from notifications.outbox import PENDING, SENT, OutboxRow
 from notifications.rendering import TEMPLATES
-from ptm.storage.outbox import PENDING, SENT, OutboxRow
 
 SELLER_EMAIL = "ventas@diluvio.example.co"
 SELLER_MOBILE = "+573009998877"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from ledger.application import Ledger
+from notifications.outbox import SENT
 from ptm.settings import Settings
-from ptm.storage.outbox import SENT
 from tests.conftest import BACKENDS
 from tests.helpers import make_world, outbox
 from tests.notifications.conftest import (

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ledger.application import Ledger
 from notifications.envelope import Attachment, message_id_for
-from ptm.storage.outbox import REDACTED, SENT, OutboxRow
+from notifications.outbox import REDACTED, SENT, OutboxRow
 from tests.helpers import make_world, outbox
 from tests.notifications.conftest import (
     MAIL_FROM,

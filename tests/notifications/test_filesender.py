@@ -12,9 +12,9 @@ from pathlib import Path
 from ledger.application import Ledger
 from notifications.envelope import OUTBOX_KEY_HEADER, Attachment, build_email, message_id_for
 from notifications.filesender import FileSender, format_outbox, read_outbox
+from notifications.outbox import SENT
 from notifications.rendering import RenderedEmail, render
 from notifications.worker import OutboxWorker
-from ptm.storage.outbox import SENT
 from tests.conftest import FakeClock
 from tests.helpers import make_world, outbox
 from tests.notifications.samples import PARAMS, SELLER_EMAIL, SELLER_MOBILE, make_row

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import timedelta
 
 from ledger.application import Ledger
-from ptm.storage.outbox import PENDING, SENT
+from notifications.outbox import PENDING, SENT
 from tests.conftest import FakeClock
 from tests.helpers import make_world, outbox
 from tests.notifications.conftest import SmtpStandIn, TwilioStandIn, WorkerFactory

@@ -8,6 +8,7 @@ from importlib import resources
 
 import pytest
 
+from notifications.outbox import REDACTED
 from notifications.rendering import (
     GSM_BASIC,
     GSM_EXTENSION,
@@ -26,7 +27,6 @@ from notifications.rendering import (
     short_time,
     to_gsm,
 )
-from ptm.storage.outbox import REDACTED
 from tests.notifications.samples import PARAMS, make_row
 
 EMAILS = sorted(n for n, s in TEMPLATES.items() if s.channel == "email")

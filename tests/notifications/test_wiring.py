@@ -75,4 +75,4 @@ def test_notifications_imports_only_the_outbox_from_ptm_and_never_the_api() -> N
             top = name.split(".")[0]
             assert top != "api", f"{f.name} imports {name}"
             if top == "ptm":
-                assert name == "ptm.storage.outbox", f"{f.name} imports {name}"
+                assert name == "notifications.outbox", f"{f.name} imports {name}"

@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from notifications.envelope import Attachment
 from notifications.filesender import FileSender, read_outbox
+from notifications.outbox import PENDING, REDACTED, SENT, OutboxRow
 from notifications.senders import TransientSendError
 from notifications.worker import (
     BASE_BACKOFF_S,
@@ -33,7 +34,6 @@ from notifications.worker import (
     backoff_s,
     permanent_failures,
 )
-from ptm.storage.outbox import PENDING, REDACTED, SENT, OutboxRow
 from tests.conftest import FakeClock
 from tests.notifications.conftest import SmtpStandIn, TwilioStandIn, WorkerFactory
 from tests.notifications.samples import PARAMS, SELLER_EMAIL, FakeOutbox, make_row

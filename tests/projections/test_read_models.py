@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from kernel.errors import LedgerError
 from ledger.application import Ledger
-from ledger.errors import LedgerError
 from projections import queries
 from projections import tables as t
 from projections.runner import ProjectionRunner

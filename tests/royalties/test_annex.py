@@ -13,9 +13,9 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.worksheet import Worksheet
 
+from ptm.royalties_cli import main
 from royalties.annex import SHEETS, annex_bytes
 from royalties.calculation import compute
-from royalties.cli import main
 
 from .data import QUARTER_A, doc, quarter
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import royalties
 
 ALLOWED = {"eventsourcing.domain", "eventsourcing.application", "openpyxl", "holidays"}
-ALLOWED_LEDGER = {"ledger.errors", "ledger.idempotency"}
+ALLOWED_LEDGER = {"kernel.errors", "kernel.idempotency"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import royalties
-from royalties.cli import main
+from ptm.royalties_cli import main
 from royalties.inputs import MAX_INPUT_BYTES
 
 from .data import QUARTER_A, doc

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.errors import ConflictError, InsufficientBalanceError
+from kernel.errors import ConflictError, InsufficientBalanceError
 from ledger.origin import OriginCode
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

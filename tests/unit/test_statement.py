@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import LedgerError, ValidationError
+from kernel.errors import LedgerError, ValidationError
 from ledger.statement import (
     COLUMNS,
     ISSUE_CODES,

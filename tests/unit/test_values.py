@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kernel.errors import ValidationError
 from ledger import values as v
-from ledger.errors import ValidationError
 
 
 @pytest.mark.parametrize(

@@ -17,14 +17,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from eventsourcing.persistence import Mapper
 from sqlalchemy import Engine
 
-from ledger.errors import ConflictError, NotFoundError, ValidationError
+from audit import export, replay, signer, signing
+from audit.chain import AuditStore, Digest
+from audit.errors import EmptyLogError, RangeTooLargeError
+from audit.verify import Report, verify_store
+from kernel.errors import ConflictError, NotFoundError, ValidationError
 from ledger.origin import origin_code_id
 from projections import queries
 from projections.runner import ProjectionRunner
-from ptm.audit import export, replay, signer, signing
-from ptm.audit.chain import AuditStore, Digest
-from ptm.audit.errors import EmptyLogError, RangeTooLargeError
-from ptm.audit.verify import Report, verify_store
 from ptm.bootstrap import Services
 
 #: Attempts to read the balances read model at a stable position.

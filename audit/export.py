@@ -19,7 +19,7 @@ One JSON object per line, in this order:
 ``{"type": "end", …}``
     counts, so a truncated file is noticed.
 
-Verification recomputes every link from the exported bytes (:mod:`ptm.audit.verify`)
+Verification recomputes every link from the exported bytes (:mod:`audit.verify`)
 and checks the digests with the public key alone.
 """
 
@@ -38,9 +38,9 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import Mapper
 
+from audit.chain import GENESIS, AuditStore, ChainRow, Digest, EventRow
+from audit.verify import PAGE, ChainVerifier, Positioned, Report, feed, merge_rows
 from projections.stored import plain_bytes
-from ptm.audit.chain import GENESIS, AuditStore, ChainRow, Digest, EventRow
-from ptm.audit.verify import PAGE, ChainVerifier, Positioned, Report, feed, merge_rows
 
 FORMAT = "ptm-audit-export"
 VERSION = 1

@@ -14,14 +14,13 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
 from alembic import command
-from ptm.settings import Settings
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
-def sqlalchemy_url(settings: Settings) -> tuple[str, str | None]:
+def sqlalchemy_url(database_url: str) -> tuple[str, str | None]:
     """The SQLAlchemy URL and PostgreSQL schema for the one persistence setting."""
-    url = settings.database_url
+    url = database_url
     if url.startswith("memory:"):
         return "sqlite://", None
     if url.startswith("sqlite:"):
@@ -31,9 +30,9 @@ def sqlalchemy_url(settings: Settings) -> tuple[str, str | None]:
     return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, "", "")), schema
 
 
-def make_engine(settings: Settings) -> Engine:
+def make_engine(database_url: str) -> Engine:
     """An engine on the read-model database (the same database as the events)."""
-    url, schema = sqlalchemy_url(settings)
+    url, schema = sqlalchemy_url(database_url)
     if url == "sqlite://":
         # The in-memory event store keeps its read models in a private temporary SQLite
         # file: one shared in-memory connection cannot isolate a projection transaction

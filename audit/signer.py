@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ptm.audit.chain import AuditStore, Digest
-from ptm.audit.errors import ChainIntegrityError, EmptyLogError
-from ptm.audit.signing import key_id, sign_digest
-from ptm.audit.verify import verify_store
+from audit.chain import AuditStore, Digest
+from audit.errors import ChainIntegrityError, EmptyLogError
+from audit.signing import key_id, sign_digest
+from audit.verify import verify_store
 
 log = logging.getLogger(__name__)
 

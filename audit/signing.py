@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ptm.audit.chain import Digest
+from audit.chain import Digest
 
 HKDF_SALT = b"ptm-ledger/audit"
 HKDF_INFO = b"ptm-ledger/audit/ed25519/v1"

@@ -17,8 +17,9 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import register_topic
 
-from ledger.errors import ValidationError
+from kernel.errors import ValidationError
 
 IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "https://ptm.anm.gov.co/ns/idempotency")
 MAX_KEY_LENGTH = 200
@@ -85,3 +86,8 @@ class IdempotencyRecord(Aggregate):
         self.fingerprint = fingerprint
         self.outcome = dict(outcome)
         self.recorded_at = recorded_at
+
+
+# The record lived in ``ledger.idempotency`` until the shared kernel was split out; events
+# stored before then carry that topic, and must still resolve to this class.
+register_topic("ledger.idempotency:IdempotencyRecord", IdempotencyRecord)

@@ -34,9 +34,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from audit.chain import GENESIS, AuditStore, ChainRow, Digest, EventRow, chain_link
+from audit.signing import check_digest
 from projections.stored import prefetch
-from ptm.audit.chain import GENESIS, AuditStore, ChainRow, Digest, EventRow, chain_link
-from ptm.audit.signing import check_digest
 
 #: Problems kept in a report (all are counted).
 MAX_PROBLEMS = 1000

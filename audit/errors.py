@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.errors import ConflictError, ValidationError
+from kernel.errors import ConflictError, ValidationError
 
 
 class ChainIntegrityError(ConflictError):

@@ -13,15 +13,15 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
-from ledger.messages import OutboxMessage
-from ptm.audit.chain import (
+from audit.chain import (
     ChainRow,
     Digest,
     EventRow,
     canonical_id,
     extend_links,
 )
-from ptm.storage.outbox import PENDING, SENT, OutboxRow
+from ledger.messages import OutboxMessage
+from notifications.outbox import PENDING, SENT, OutboxRow
 
 
 class MemoryOutbox:

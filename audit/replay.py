@@ -40,10 +40,10 @@ from cryptography.exceptions import InvalidTag
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
+from audit.chain import AuditStore, EventRow
+from audit.errors import RangeTooLargeError, ReplayError
 from ledger.origin import OriginCode, origin_code_id
 from projections.stored import document_reader, prefetch
-from ptm.audit.chain import AuditStore, EventRow
-from ptm.audit.errors import RangeTooLargeError, ReplayError
 
 PRODUCED, RESERVED, RELEASED, TRANSFERRED = 0, 1, 2, 3
 # Event classes are made by the @event decorator, so they are looked up by name (and

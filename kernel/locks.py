@@ -2,7 +2,7 @@
 command at a time instead of collapsing into optimistic-concurrency retry storms.
 
 :class:`KeyedLocks` serialises the threads of one process. Across processes the
-storage layer may add a database-level lock (see ``ptm.storage``); both satisfy
+storage layer may add a database-level lock (see ``adapters.storage``); both satisfy
 :class:`Locker`. Keys are always taken in sorted order, all at once, so two commands
 can never wait on each other.
 """

@@ -31,14 +31,14 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tqdm import tqdm
 
-from ledger.errors import LedgerError
+from audit import export, signing
+from audit.chain import AuditStore, Digest
+from audit.errors import ChainIntegrityError
+from audit.replay import ReplayResult
+from audit.service import AuditService
+from audit.verify import Report, verify_store
+from kernel.errors import LedgerError
 from ledger.values import COLOMBIA_TZ, MINERALS
-from ptm.audit import export, signing
-from ptm.audit.chain import AuditStore, Digest
-from ptm.audit.errors import ChainIntegrityError
-from ptm.audit.replay import ReplayResult
-from ptm.audit.service import AuditService
-from ptm.audit.verify import Report, verify_store
 from ptm.settings import Settings
 
 #: Positions one CLI export may cover (a sanity bound; the export is streamed).

@@ -26,7 +26,7 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
-from ptm.audit.chain import (
+from audit.chain import (
     CHAIN_TABLE,
     DIGESTS_TABLE,
     GENESIS,
@@ -36,7 +36,7 @@ from ptm.audit.chain import (
     canonical_id,
     extend_links,
 )
-from ptm.storage.outbox import PENDING, SENT, OutboxRow, dumps
+from notifications.outbox import PENDING, SENT, OutboxRow, dumps
 
 OUTBOX_TABLE = "ptm_outbox"
 

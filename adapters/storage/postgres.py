@@ -24,7 +24,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
 
-from ptm.audit.chain import (
+from audit.chain import (
     CHAIN_TABLE,
     DIGESTS_TABLE,
     GENESIS,
@@ -33,7 +33,7 @@ from ptm.audit.chain import (
     EventRow,
     extend_links,
 )
-from ptm.storage.outbox import PENDING, SENT, OutboxRow
+from notifications.outbox import PENDING, SENT, OutboxRow
 
 OUTBOX_TABLE = "ptm_outbox"
 

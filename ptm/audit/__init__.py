@@ -1,9 +1,0 @@
-"""Auditing the ledger without trusting its operators (DOMAIN.md §6).
-
-* :mod:`ptm.audit.chain` — the hash chain every recorder extends as it records events.
-* :mod:`ptm.audit.signing` — Ed25519 digests of the chain head, made by the platform.
-* :mod:`ptm.audit.verify` — recompute the chain from the event rows; locate tampering.
-* :mod:`ptm.audit.replay` — balances as of any position or instant, from the log alone.
-* :mod:`ptm.audit.export` — JSON Lines export and its offline verification.
-* :mod:`ptm.audit.service` — the facade the CLI and the API use.
-"""
