@@ -65,7 +65,7 @@ class Line(TypedDict):
 
 @dataclass(frozen=True)
 class CodePolicy:
-    """Limits of acceptance codes and reservations (DOMAIN.md §3 step 4)."""
+    """Limits of acceptance codes and reservations (docs/domain.md §3 step 4)."""
 
     digits: int = 6
     code_ttl: timedelta = timedelta(minutes=30)

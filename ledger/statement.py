@@ -1,4 +1,4 @@
-"""The TXT balance statement of alternative 1 (DOMAIN.md §5): generate it, parse it back.
+"""The TXT balance statement of alternative 1 (docs/domain.md §5.1): generate it, parse it back.
 
 The platform e-mails a seller a statement of its balances; the seller writes the
 quantity to sell in the last column and hands the file to the buyer, who uploads it.

@@ -6,7 +6,7 @@ Persistence is chosen by environment, as in the ``eventsourcing`` examples:
 ``POSTGRES_*`` variables), from ``os.environ`` or the ``env`` argument; the service
 derives them from its one database setting (``ptm.royalties_wiring``).
 
-Every command accepts an ``idempotency_key`` (:mod:`royalties.idempotency`): the
+Every command accepts an ``idempotency_key`` (:mod:`kernel.idempotency`): the
 outcome of the first accepted command with that key is saved atomically with the
 command's events, and a retry with the same key returns it without acting again. A
 command whose save collides with another writer's runs again on the new state, a
@@ -16,15 +16,15 @@ bounded number of times.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, EventSourcingError
+from eventsourcing.domain import Aggregate
 
-from kernel.errors import IdempotencyKeyReusedError
+from kernel.commands import Clock, CommandRunner, Outcome, Unit, utc_now
 from royalties.annex import annex_bytes
 from royalties.calculation import PLACES_COP, PblrnResult, compute, present
 from royalties.case import CaseStatus, ResolutionCase, case_id_for
@@ -42,21 +42,12 @@ from royalties.errors import (
     MissingCaseDataError,
     RoyaltiesInputError,
 )
-from royalties.idempotency import (
-    CommandRecord,
-    check_key,
-    command_record_id,
-    fingerprint,
-    same_fingerprint,
-)
 from royalties.inputs import input_to_document, parse_decimal, parse_document
 from royalties.liquidation import Liquidation, liquidate
 from royalties.quarters import MAX_YEAR, MIN_YEAR, Quarter
 from royalties.variation import Variation, decompose
 from royalties.workflow import Role
 
-Clock = Callable[[], datetime]
-Outcome = dict[str, Any]
 Body = Callable[[datetime], tuple[Aggregate, Outcome]]
 
 MAX_ATTEMPTS = 3
@@ -69,11 +60,6 @@ _SCAN_PAGE = 500
 _CREATED_TOPIC = f"{ResolutionCase.__module__}:{ResolutionCase.__qualname__}.Created"
 
 
-def utc_now() -> datetime:
-    """The wall clock, in UTC."""
-    return datetime.now(tz=UTC)
-
-
 class RoyaltiesApp(Application[UUID]):
     """Use cases of the nickel base-price resolution (one case per quarter)."""
 
@@ -82,6 +68,16 @@ class RoyaltiesApp(Application[UUID]):
     def __init__(self, env: Mapping[str, str] | None = None, *, clock: Clock = utc_now) -> None:
         super().__init__(env)
         self.clock = clock
+        self.runner = CommandRunner(
+            self,
+            unit_type=Unit,
+            clock=lambda: self.clock(),  # noqa: PLW0108 - tests swap self.clock
+            max_attempts=MAX_ATTEMPTS,
+            exhausted=lambda _command, case: CaseChangedError(field="case_id", case=case),
+            key_error=RoyaltiesInputError,
+            # Only accepted commands are remembered, each record keeping its outcome.
+            record_failures=False,
+        )
 
     # --- commands ----------------------------------------------------------------------
 
@@ -392,61 +388,17 @@ class RoyaltiesApp(Application[UUID]):
         request: Callable[[], Mapping[str, Any]],
         body: Body,
     ) -> Outcome:
-        """Run ``body`` and save what it changed, with the key's record if there is one."""
-        scope = f"{by}\x1f{command}"
-        digest = ""
-        if key is not None:
-            check_key(key)
-            digest = fingerprint(command, request())
-            replay = self._replay(scope, key, digest)
-            if replay is not None:
-                return replay
-        aggregate_id: UUID | None = None
-        for _ in range(MAX_ATTEMPTS):
-            now = self.clock()
-            aggregate, outcome = body(now)
-            aggregate_id = aggregate.id
-            base_version = aggregate.version - len(aggregate.pending_events)
-            to_save: list[Aggregate] = [aggregate]
-            if key is not None:
-                to_save.append(
-                    CommandRecord(
-                        scope=scope,
-                        key=key,
-                        command=command,
-                        fingerprint=digest,
-                        outcome=outcome,
-                        recorded_at=now,
-                    )
-                )
-            try:
-                self.save(*to_save)
-            except EventSourcingError:
-                if key is not None:
-                    replay = self._replay(scope, key, digest)
-                    if replay is not None:
-                        return replay  # the same request, sent twice at once, won elsewhere
-                if self._stored_version(aggregate.id) == base_version:
-                    raise  # nobody else wrote: not a collision
-                continue  # another writer changed the case: decide again on its new state
+        """Run ``body`` on the kernel's command runner and save the case it changed, with
+        the key's record if there is one."""
+
+        def in_unit(unit: Unit) -> Outcome:
+            case, outcome = body(unit.now)
+            unit.add(case)
             return outcome
-        raise CaseChangedError(field="case_id", case=aggregate_id)
 
-    def _replay(self, scope: str, key: str, digest: str) -> Outcome | None:
-        try:
-            record: object = self.repository.get(command_record_id(scope, key))
-        except AggregateNotFoundError:
-            return None
-        assert isinstance(record, CommandRecord)
-        if not same_fingerprint(record.fingerprint, digest):
-            raise IdempotencyKeyReusedError(field="idempotency_key")
-        return dict(record.outcome)
-
-    def _stored_version(self, aggregate_id: UUID) -> int:
-        try:
-            return int(self.repository.get(aggregate_id).version)
-        except AggregateNotFoundError:
-            return 0
+        return self.runner.run(
+            command=command, actor=by, idempotency_key=key, request=request, body=in_unit
+        )
 
     def _case_quarters(self) -> list[Quarter]:
         """Every case's quarter, most recent first, from the cases' creation events."""

@@ -1,6 +1,6 @@
 """The nickel royalty base price (PBLRN) of a quarter, from the data of quarter t−1.
 
-Pure functions on :class:`~decimal.Decimal`; no floats, no I/O. Formulas (DOMAIN.md §7,
+Pure functions on :class:`~decimal.Decimal`; no floats, no I/O. Formulas (docs/domain.md §7,
 procedure §5.1–5.2, Resolución ANM 293 de 2015):
 
 - ``PTIN_m = LME3M_m + mean(EU_m, US_m)``, each premium the mean of its low and high;

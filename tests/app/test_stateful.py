@@ -33,6 +33,7 @@ from kernel.errors import (
 )
 from ledger.application import Ledger, LedgerConfig
 from ledger.purchase import CONFIRMED, DRAFT, PENDING
+from ptm.settings import Settings, eventsourcing_env
 from tests.conftest import FakeClock
 from tests.helpers import last_code, make_world
 
@@ -49,7 +50,9 @@ class PurchaseMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = FakeClock()
         self.app = Ledger(
-            config=LedgerConfig(code_key=b"k" * 32, snapshot_interval=10), clock=self.clock
+            eventsourcing_env(Settings(env="test", database_url="memory://")),
+            config=LedgerConfig(code_key=b"k" * 32, snapshot_interval=10),
+            clock=self.clock,
         )
         self.world = make_world(self.app, quantities=("300", "150"))
         self.codes = list(self.world.codes)

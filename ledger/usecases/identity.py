@@ -25,7 +25,6 @@ from kernel.errors import (
     ValidationError,
 )
 from ledger import values as v
-from ledger.application import Ledger, Unit
 from ledger.codes import generate_numeric_code, generate_token, hashes_equal, keyed_hash
 from ledger.identity import (
     FACTORS,
@@ -40,6 +39,8 @@ from ledger.identity import (
 )
 from ledger.messages import EMAIL, SMS
 from ledger.registry import Organisation
+from ledger.usecases.base import LedgerBase as Ledger
+from ledger.usecases.base import LedgerUnit as Unit
 
 LOGIN_CODE_DIGITS = 6
 _USERNAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789._@-")
