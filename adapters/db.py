@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import os
+import sqlite3
 import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -15,7 +17,32 @@ from sqlalchemy import Engine, create_engine, event
 
 from alembic import command
 
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+#: The migrations' package: the checkout's top-level ``alembic/`` folder, installed under
+#: this name (pyproject.toml ``[tool.setuptools] package-dir``). It has no ``__init__.py``
+#: (a package named ``alembic`` would shadow the library), so it is a namespace package.
+MIGRATIONS_PACKAGE = "ptm_migrations"
+#: A source tree run without installing it (``PYTHONPATH=.``): the folder itself.
+_SOURCE_TREE_DIR = Path(__file__).resolve().parent.parent / "alembic"
+
+
+def _is_script_dir(path: Path) -> bool:
+    return (path / "env.py").is_file() and (path / "versions").is_dir()
+
+
+def migrations_dir() -> Path:
+    """The alembic script directory: the installed ``ptm_migrations`` package (in an
+    editable install, the checkout's ``alembic/``), else a source tree's ``alembic/``."""
+    spec = importlib.util.find_spec(MIGRATIONS_PACKAGE)
+    locations = (spec.submodule_search_locations or []) if spec is not None else []
+    for location in map(Path, locations):
+        if _is_script_dir(location):
+            return location
+    if _is_script_dir(_SOURCE_TREE_DIR):
+        return _SOURCE_TREE_DIR
+    raise RuntimeError(
+        f"alembic migrations not found: no {MIGRATIONS_PACKAGE} package with env.py and"
+        f" versions/ (is ptm-ledger installed?), nor {_SOURCE_TREE_DIR}"
+    )
 
 
 def sqlalchemy_url(database_url: str) -> tuple[str, str | None]:
@@ -45,8 +72,8 @@ def make_engine(database_url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: object, _record: object) -> None:
-            cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+        def _pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+            cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
@@ -64,10 +91,9 @@ def _unlink(path: str) -> None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the read-model migrations up to ``revision``."""
-    if not ALEMBIC_DIR.is_dir():
-        raise RuntimeError(f"alembic migrations not found in {ALEMBIC_DIR}")
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    # The option goes through configparser interpolation: a literal % must be doubled.
+    cfg.set_main_option("script_location", str(migrations_dir()).replace("%", "%%"))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

@@ -1,4 +1,4 @@
-"""Auditing the ledger without trusting its operators (DOMAIN.md §6).
+"""Auditing the ledger without trusting its operators (docs/domain.md §6).
 
 * :mod:`audit.chain` — the hash chain every recorder extends as it records events.
 * :mod:`audit.signing` — Ed25519 digests of the chain head, made by the platform.

@@ -29,7 +29,7 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -185,6 +185,7 @@ def extend_links(
     return rows
 
 
+@runtime_checkable
 class AuditStore(Protocol):
     """What auditors need from a recorder: raw event rows, chain rows and digests.
 
@@ -234,4 +235,18 @@ class AuditStore(Protocol):
         self, after: tuple[int, str], limit: int, stop: int | None = None
     ) -> Sequence[Digest]:
         """Digests ordered by (position, key id) strictly after ``after``, up to ``stop``."""
+        ...
+
+
+@runtime_checkable
+class AuditedRecorder(Protocol):
+    """A recorder that offers its audit chain (every recorder of ``adapters.storage``).
+
+    What the audit tools type against: they never name the adapters, the composition
+    root hands them a recorder and ``isinstance(recorder, AuditedRecorder)`` checks it.
+    """
+
+    @property
+    def audit(self) -> AuditStore:
+        """The stored rows, the chain and the digests of this recorder's log."""
         ...

@@ -25,7 +25,6 @@ from kernel.errors import ConflictError, NotFoundError, ValidationError
 from ledger.origin import origin_code_id
 from projections import queries
 from projections.runner import ProjectionRunner
-from ptm.bootstrap import Services
 
 #: Attempts to read the balances read model at a stable position.
 LIVE_READ_ATTEMPTS = 5
@@ -73,20 +72,6 @@ class AuditService:
         self.clock = clock or (lambda: datetime.now(tz=UTC))
         self._key: Ed25519PrivateKey | None = None
         self._key_lock = threading.Lock()
-
-    @classmethod
-    def from_services(cls, services: Services) -> AuditService:
-        """The audit tools of a wired deployment."""
-        recorder = services.ledger.recorder
-        store: AuditStore = recorder.audit  # type: ignore[attr-defined]
-        settings = services.settings
-        return cls(
-            store=store,
-            mapper=services.ledger.mapper,
-            seed=lambda: settings.secret("signing_key_seed"),
-            engine=services.engine,
-            runner=services.runner,
-        )
 
     # --- keys ----------------------------------------------------------------------
 

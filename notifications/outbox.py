@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ledger.messages import OutboxMessage
 
@@ -68,8 +68,14 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True)
 
 
+@runtime_checkable
 class OutboxStore(Protocol):
-    """What the notification sender needs from the outbox."""
+    """What the notification sender needs from the outbox.
+
+    Every recorder of ``adapters.storage`` offers one as ``outbox``, its rows written in
+    the same transaction as the events that cause them (``tests/adapters`` holds the
+    contract every backend passes).
+    """
 
     def all(self) -> Sequence[OutboxRow]:
         """Every row, oldest first (tests and the local outbox reader)."""
@@ -84,9 +90,11 @@ class OutboxStore(Protocol):
         ...
 
     def mark_sent(self, key: str, now: datetime, provider_ref: str | None) -> bool:
-        """Mark delivered and blank its secrets; False if it was already sent."""
+        """Mark delivered and blank its secrets; False if it was already sent (or the key
+        is unknown)."""
         ...
 
     def mark_failed(self, key: str, now: datetime, error: str, next_attempt_at: datetime) -> None:
-        """Count a failed attempt and schedule the next one."""
+        """Count a failed attempt and schedule the next one (pending rows only; a sent or
+        unknown row is left as it is)."""
         ...

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
+from adapters.storage.recorder import PtmRecorder
 from audit.chain import (
     ChainRow,
     Digest,
@@ -56,16 +57,16 @@ class MemoryOutbox:
 
     def mark_sent(self, key: str, now: datetime, provider_ref: str | None) -> bool:
         with self._recorder.lock:
-            row = self.rows[key]
-            if row.status == SENT:
+            row = self.rows.get(key)
+            if row is None or row.status == SENT:
                 return False
             self.rows[key] = row.as_sent(now, provider_ref)
             return True
 
     def mark_failed(self, key: str, now: datetime, error: str, next_attempt_at: datetime) -> None:
         with self._recorder.lock:
-            row = self.rows[key]
-            if row.status != PENDING:
+            row = self.rows.get(key)
+            if row is None or row.status != PENDING:
                 return
             self.rows[key] = replace(
                 row,
@@ -198,8 +199,12 @@ class MemoryApplicationRecorder(POPOApplicationRecorder):
         return ids
 
 
+#: mypy checks here that the recorder has every power of a PTM Ledger recorder.
+_: type[PtmRecorder] = MemoryApplicationRecorder
+
+
 class Factory(POPOFactory):
     """In-memory infrastructure with the outbox-aware application recorder."""
 
-    def application_recorder(self) -> ApplicationRecorder:
+    def application_recorder(self) -> MemoryApplicationRecorder:
         return MemoryApplicationRecorder()

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from eventsourcing.application import Application
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
@@ -24,6 +25,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
 
+from adapters.storage.recorder import PtmRecorder
 from audit.chain import (
     CHAIN_TABLE,
     DIGESTS_TABLE,
@@ -491,10 +493,26 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         return [position_of[(str(s.originator_id), s.originator_version)] for s in stored_events]
 
 
+#: mypy checks here that the recorder has every power of a PTM Ledger recorder.
+_: type[PtmRecorder] = PostgresLedgerRecorder
+
+
 class Factory(PostgresFactory):
     """PostgreSQL infrastructure with the ledger's application recorder."""
 
     application_recorder_class = PostgresLedgerRecorder
+
+
+def datastore_of(app: Application[Any]) -> PostgresDatastore:
+    """The PostgreSQL datastore an application was built on (its connection pool, for
+    :class:`AdvisoryLocker`); ``TypeError`` if it runs on another backend."""
+    factory = app.factory
+    if not isinstance(factory, PostgresFactory):
+        raise TypeError(
+            f"{app.name} no usa PostgreSQL ({type(factory).__module__}."
+            f"{type(factory).__qualname__}): los bloqueos consultivos necesitan PostgreSQL."
+        )
+    return factory.datastore
 
 
 def advisory_key(key: str) -> int:

@@ -26,6 +26,7 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
+from adapters.storage.recorder import PtmRecorder
 from audit.chain import (
     CHAIN_TABLE,
     DIGESTS_TABLE,
@@ -460,6 +461,10 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         self, gt: int | None = None, topics: Sequence[str] = ()
     ) -> Subscription[ApplicationRecorder]:
         return PollingSubscription(self, gt=gt, topics=topics)
+
+
+#: mypy checks here that the recorder has every power of a PTM Ledger recorder.
+_: type[PtmRecorder] = SQLiteLedgerRecorder
 
 
 class Factory(SQLiteFactory):

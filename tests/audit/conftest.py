@@ -13,9 +13,10 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from adapters.storage.recorder import recorder_of
 from audit.chain import AuditStore
 from audit.service import AuditService
-from ptm.bootstrap import Services
+from ptm.bootstrap import Services, build_audit
 from ptm.settings import Settings
 from tests.api.conftest import ctx, users  # noqa: F401 - the API tests' fixtures, shared
 from tests.conftest import FakeClock
@@ -54,12 +55,12 @@ def history(services: Services, clock: FakeClock) -> History:
 
 @pytest.fixture
 def audit(services: Services) -> AuditService:
-    return AuditService.from_services(services)
+    return build_audit(services)
 
 
 @pytest.fixture
 def store(services: Services) -> AuditStore:
-    return services.ledger.recorder.audit  # type: ignore[attr-defined,no-any-return]
+    return recorder_of(services.ledger).audit
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from audit.chain import AuditStore
 from audit.errors import ReplayError
 from audit.export import export_lines, verify_export
 from audit.service import AuditService
-from ptm.bootstrap import Services, build_services
+from ptm.bootstrap import Services, build_audit, build_services
 from ptm.settings import Settings
 from tests.audit.conftest import make_history
 from tests.audit.test_replay import as_rows, live_rows
@@ -62,7 +62,7 @@ def test_replay_and_verification_work_at_rest(
     if services.ledger.mapper.cipher is not None:
         assert not any(code in r.state for r in rows)  # unreadable in the table
 
-    audit = AuditService.from_services(services)
+    audit = build_audit(services)
     services.runner.catch_up()
     assert as_rows(audit.replay()) == live_rows(services)
     assert audit.diff().rows == []

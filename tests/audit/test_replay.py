@@ -19,8 +19,8 @@ from audit.service import AuditService
 from kernel.errors import NotFoundError
 from ledger.origin import OriginCode, origin_code_id
 from projections import queries
+from projections.balances import BalancesView
 from projections.runner import ProjectionRunner
-from projections.views import BalancesView
 from ptm.bootstrap import Services
 from tests.audit.conftest import History
 

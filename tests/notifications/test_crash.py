@@ -15,16 +15,10 @@ import pytest
 from ledger.application import Ledger
 from notifications.outbox import SENT
 from ptm.settings import Settings
+from testkit.mailserver import MAIL_FROM, SmtpStandIn
+from testkit.sms import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, TwilioStandIn
 from tests.conftest import BACKENDS
 from tests.helpers import make_world, outbox
-from tests.notifications.conftest import (
-    MAIL_FROM,
-    TWILIO_FROM,
-    TWILIO_SID,
-    TWILIO_TOKEN,
-    SmtpStandIn,
-    TwilioStandIn,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 PURCHASES = 11  # 22 rows, plus 2 confirmations: 24 rows, so 23 kills at 2 sends a life

@@ -9,15 +9,10 @@ from collections.abc import Sequence
 from ledger.application import Ledger
 from notifications.envelope import Attachment, message_id_for
 from notifications.outbox import REDACTED, SENT, OutboxRow
+from testkit.mailserver import MAIL_FROM, SmtpStandIn
+from testkit.sms import TWILIO_FROM, TWILIO_SID, TwilioStandIn
 from tests.helpers import make_world, outbox
-from tests.notifications.conftest import (
-    MAIL_FROM,
-    TWILIO_FROM,
-    TWILIO_SID,
-    SmtpStandIn,
-    TwilioStandIn,
-    WorkerFactory,
-)
+from tests.notifications.conftest import WorkerFactory
 
 SELLER_EMAIL = "ventas@diluvio.example.co"
 SELLER_MOBILE = "+573009998877"

@@ -7,9 +7,11 @@ from datetime import timedelta
 
 from ledger.application import Ledger
 from notifications.outbox import PENDING, SENT
+from testkit.mailserver import SmtpStandIn
+from testkit.sms import TwilioStandIn
 from tests.conftest import FakeClock
 from tests.helpers import make_world, outbox
-from tests.notifications.conftest import SmtpStandIn, TwilioStandIn, WorkerFactory
+from tests.notifications.conftest import WorkerFactory
 
 MAX_BACKOFF_S = 60.0
 

@@ -34,8 +34,10 @@ from notifications.worker import (
     backoff_s,
     permanent_failures,
 )
+from testkit.mailserver import SmtpStandIn
+from testkit.sms import TwilioStandIn
 from tests.conftest import FakeClock
-from tests.notifications.conftest import SmtpStandIn, TwilioStandIn, WorkerFactory
+from tests.notifications.conftest import WorkerFactory
 from tests.notifications.samples import PARAMS, SELLER_EMAIL, FakeOutbox, make_row
 
 
