@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import psycopg
 from eventsourcing.cipher import AESCipher
@@ -37,6 +38,8 @@ from eventsourcing.cipher import AESCipher
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from adapters.storage.postgres import PostgresAudit  # noqa: E402
+from adapters.storage.recorder import recorder_of  # noqa: E402
 from audit import replay, signing  # noqa: E402
 from audit.chain import AuditStore  # noqa: E402
 from audit.service import AuditService  # noqa: E402
@@ -44,7 +47,7 @@ from audit.verify import verify_store  # noqa: E402
 from ledger.origin import OriginCode, origin_code_id  # noqa: E402
 from ptm.bootstrap import build_ledger  # noqa: E402
 from ptm.settings import Settings  # noqa: E402
-from tests.helpers import World, last_code, make_world  # noqa: E402
+from testkit.world import World, last_code, make_world  # noqa: E402
 
 DEFAULT_URL = os.environ.get("PTM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SEED = b"b" * 64
@@ -142,7 +145,7 @@ def main() -> int:
         quantity = str(args.events * 2)
         w = make_world(app, quantities=(quantity,) * max(args.codes, 2))
         gen_s = generate(app, w, args.events, args.codes)
-        store: AuditStore = app.recorder.audit  # type: ignore[attr-defined]
+        store: AuditStore = recorder_of(app).audit
         head = store.max_position()
         audit = AuditService(store=store, mapper=app.mapper, seed=lambda: SEED)
         print(
@@ -166,12 +169,13 @@ def main() -> int:
         print(f"export:           {lines / export_s:>10,.0f} lines/s   ({export_s:.2f} s)")
         # Write path: alternate rounds with and without extending the chain (the chain
         # breaks, but nothing is verified after this), so machine noise hits both alike.
-        linked = store.extend_chain  # type: ignore[attr-defined]
+        assert isinstance(store, PostgresAudit), type(store)  # the bench runs on PostgreSQL
+        linked = store.extend_chain
         rates: dict[bool, list[float]] = {True: [], False: []}
         for round_ in range(6):
             chained = round_ % 2 == 0
-            store.extend_chain = linked if chained else (lambda *a, **k: None)  # type: ignore[attr-defined]
-            rates[chained].append(purchases_per_s(app, w, max(args.purchases // 3, 1)))
+            with patch.object(store, "extend_chain", linked if chained else (lambda *a, **k: None)):
+                rates[chained].append(purchases_per_s(app, w, max(args.purchases // 3, 1)))
         with_chain, without = statistics.median(rates[True]), statistics.median(rates[False])
         print(
             f"write path:       {with_chain:>10,.1f} purchases/s with the chain, "

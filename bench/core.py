@@ -39,9 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from ledger.application import Ledger  # noqa: E402
 from ledger.origin import OriginCode, origin_code_id  # noqa: E402
+from ledger.purchase import CONFIRMED  # noqa: E402
 from ptm.bootstrap import build_ledger  # noqa: E402
 from ptm.settings import Settings  # noqa: E402
-from tests.helpers import World, last_code, make_world  # noqa: E402
+from testkit.world import World, last_code, make_world  # noqa: E402
 
 DEFAULT_URL = os.environ.get("PTM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -80,7 +81,7 @@ def one_purchase(app: Ledger, w: World, code: str) -> None:
     res = app.validate_purchase(
         purchase_id=pid, buyer_id=w.buyer, code=last_code(app, pid), actor="bench"
     )
-    assert res["status"] == "confirmed"
+    assert res["status"] == CONFIRMED
 
 
 @dataclass

@@ -8,7 +8,7 @@ Everything runs on 127.0.0.1 in a temporary directory, bounded in time:
   disturbs nothing else on the machine;
 * the API (``ptm serve --workers 2``), a projection worker (``ptm projections run``) and a
   notification worker (``ptm notify run``) that sends through a local SMTP server and a
-  Twilio Messages API stand-in (the ones of ``tests/notifications/conftest.py``);
+  Twilio Messages API stand-in (``testkit/mailserver.py``, ``testkit/sms.py``);
 * C client threads, each the user of a buyer organisation of its own, driving whole
   purchases over a few hot origin codes: create → lines → (save) → submit → read the
   acceptance code from the SMTP stand-in → validate, with cancels (of drafts and of
@@ -16,7 +16,7 @@ Everything runs on 127.0.0.1 in a temporary directory, bounded in time:
   code must then be refused) and purchases that are never validated. Every
   state-changing request carries an ``Idempotency-Key`` and is retried with the same key
   on connection errors, time-outs, 5xx, 429 and ``concurrency_conflict``;
-* the clients reach the API through a TCP proxy (``tests/faults/proxy.py``) that loses
+* the clients reach the API through a TCP proxy (``testkit/proxy.py``) that loses
   ``--lose-answers`` (3 %) of the answers to keyed requests *after* the server
   committed — a SIGKILL rarely lands between a commit and its answer, this makes the
   case common, so a retry that duplicated an effect would show in the checks;
@@ -27,18 +27,21 @@ Everything runs on 127.0.0.1 in a temporary directory, bounded in time:
   a crash and a WAL recovery; ``--pg-restart-mode fast`` for a clean restart).
 
 **Expiries.** The reservation TTL is ``PTM_RESERVATION_TTL_S`` = 300 s (the least the
-settings allow), longer than a CI run, and the product has no sweeper of overdue
-reservations (they end when the buyer comes back, or when a later submission on the same
-origin code needs the mineral). So the harness runs a small sweep: ``--expire-after`` s
-(default 10) after an abandoned purchase was submitted it calls the domain's
-``Ledger.expire_purchase`` through a ledger whose clock runs ``TTL − expire_after``
-seconds ahead — the purchase is then overdue for the domain, which expires it and
-releases its reservations in one atomic write, concurrently with the clients' writes on
-the same hot codes. A third of the abandoned purchases are validated "late" by their
-client at about the same moment, so expiry and validation race on the same purchase:
-exactly one must win, and the client's answer (200 confirmed or 409 wrong state) must
-match the ledger. With ``--expire-after 300`` (= the TTL) and ``--seconds`` > 300 the
-sweep uses the real clock and the expiries are natural.
+settings allow), longer than a CI run. The product's own expiry sweep (``ptm/sweeper.py``,
+a thread of the projection worker ``ptm projections run``) looks every 30 s for pending
+purchases past their TTL in the purchases read model and expires them, as do the buyer
+coming back and a later submission that needs the mineral — but within a short run no
+purchase is overdue yet, so it finds nothing. So the harness runs a small sweep of its
+own: ``--expire-after`` s (default 10) after an abandoned purchase was submitted it calls
+the domain's ``Ledger.expire_purchase`` through a ledger whose clock runs
+``TTL − expire_after`` seconds ahead — the purchase is then overdue for the domain, which
+expires it and releases its reservations in one atomic write, concurrently with the
+clients' writes on the same hot codes. A third of the abandoned purchases are validated
+"late" by their client at about the same moment, so expiry and validation race on the
+same purchase: exactly one must win, and the client's answer (200 confirmed or 409 wrong
+state) must match the ledger. With ``--expire-after 300`` (= the TTL) and ``--seconds`` >
+300 the harness's sweep uses the real clock and the expiries are natural; the product's
+sweep then races it too (the harness counts the purchases it found already ended).
 
 Then the harness drains (projection lag 0, every outbox row sent), stops everything and
 checks, reading the event store afresh (no cache):
@@ -107,31 +110,24 @@ sys.path.insert(0, str(ROOT))
 from eventsourcing.utils import get_topic  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from api.context import build_context  # noqa: E402
+from adapters.storage.recorder import recorder_of  # noqa: E402
 from api.security import PasswordHasher, ScryptParams  # noqa: E402
 from ledger.application import Ledger, utc_now  # noqa: E402
-from ledger.purchase import CONFIRMED, PENDING, Purchase  # noqa: E402
+from ledger.purchase import CONFIRMED, DRAFT, EXPIRED, LOCKED, PENDING, Purchase  # noqa: E402
 from ledger.values import today_in_colombia  # noqa: E402
 from notifications.outbox import SENT, OutboxRow  # noqa: E402
 from projections import queries  # noqa: E402
 from projections import tables as t  # noqa: E402
-from ptm.bootstrap import Services, build_ledger, build_services  # noqa: E402
+from ptm.bootstrap import Services, build_api_context, build_ledger, build_services  # noqa: E402
 from ptm.settings import Settings  # noqa: E402
-from tests.faults.proxy import AckDroppingProxy  # noqa: E402
-from tests.helpers import nit  # noqa: E402
-from tests.notifications.conftest import (  # noqa: E402
-    TWILIO_FROM,
-    TWILIO_SID,
-    TWILIO_TOKEN,
-    CollectingHandler,
-    Received,
-    SmtpStandIn,
-    TwilioStandIn,
-)
-from tests.projections.test_read_models import (  # noqa: E402
+from testkit.mailserver import CollectingHandler, Received, SmtpStandIn  # noqa: E402
+from testkit.proxy import AckDroppingProxy  # noqa: E402
+from testkit.readmodels import (  # noqa: E402
     assert_balances_match_aggregates,
     assert_equals_fresh_replay,
 )
+from testkit.sms import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, TwilioStandIn  # noqa: E402
+from testkit.world import nit  # noqa: E402
 
 PASSWORD = "Clave-De-Fallas-Larga-2026"
 SECRETS = {
@@ -451,7 +447,7 @@ class Tracked:
     buyer: str
     scenario: str
     #: Statuses the ledger may show for it; None once a step gave up (unknown).
-    expected: frozenset[str] | None = frozenset({"draft"})
+    expected: frozenset[str] | None = frozenset({DRAFT})
     code: str | None = None
     code_version: int = 0
 
@@ -644,7 +640,7 @@ class Harness:
 
     def seed(self, svc: Services) -> None:
         ledger = svc.ledger
-        ctx = build_context(svc, hasher=PasswordHasher(ScryptParams(log2_n=12)))
+        ctx = build_api_context(svc, hasher=PasswordHasher(ScryptParams(log2_n=12)))
         password_hash = ctx.hasher.hash(PASSWORD)
         operator = ledger.register_operator(
             doc_type="NIT",
@@ -830,7 +826,7 @@ class Harness:
             projected = poll_until(
                 lambda: not any(svc.runner.lag().values()), timeout_s=self.opts.drain_s
             )
-            outbox = svc.ledger.recorder.outbox  # type: ignore[attr-defined]
+            outbox = recorder_of(svc.ledger).outbox
             delivered = poll_until(
                 lambda: all(r.status == SENT for r in outbox.all()),
                 timeout_s=max(1.0, deadline - time.monotonic()),
@@ -993,7 +989,7 @@ class Harness:
         return "balances = aggregates; every read model = a fresh replay"
 
     def _check_messages(self, svc: Services) -> str:
-        rows: list[OutboxRow] = list(svc.ledger.recorder.outbox.all())  # type: ignore[attr-defined]
+        rows: list[OutboxRow] = list(recorder_of(svc.ledger).outbox.all())
         unsent = [r.key for r in rows if r.status != SENT]
         assert not unsent, f"{len(unsent)} outbox rows not delivered: {unsent[:5]}"
         email_rows = {r.key for r in rows if r.channel == "email"}
@@ -1329,7 +1325,7 @@ class Client(threading.Thread):
         if scenario == "cancel_pending":
             self.told(tr, self.call("POST", base + "/cancel", step="cancel", expect=ok))
         elif scenario == "abandon":
-            tr.expected = frozenset({"pending_acceptance", "expired"})
+            tr.expected = frozenset({PENDING, EXPIRED})
             due = time.monotonic() + self.h.opts.expire_after_s
             with self.seen.lock:
                 self.seen.abandoned.append((due, tr.id))
@@ -1342,7 +1338,7 @@ class Client(threading.Thread):
             self.validate(
                 tr, self.wrong(tr.code), step="5th wrong code", expect={409: "purchase_locked"}
             )
-            tr.expected = frozenset({"locked"})
+            tr.expected = frozenset({LOCKED})
         else:
             if scenario == "wrong_then_right":
                 self.validate(
@@ -1392,7 +1388,7 @@ class Client(threading.Thread):
                 self.anomaly(str(e))
                 continue
             won = r.status_code == 200
-            tr.expected = frozenset({"confirmed"} if won else {"expired"})
+            tr.expected = frozenset({CONFIRMED} if won else {EXPIRED})
             self.seen.count("late_validations", "confirmed" if won else "expired first")
 
 

@@ -33,11 +33,13 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from adapters.storage.recorder import recorder_of  # noqa: E402
 from api.security import PasswordHasher, ScryptParams  # noqa: E402
-from ledger.identity_service import Identity  # noqa: E402
+from ledger.purchase import CONFIRMED  # noqa: E402
+from ledger.usecases.identity import Identity  # noqa: E402
 from ptm.bootstrap import build_services  # noqa: E402
 from ptm.settings import Settings  # noqa: E402
-from tests.helpers import make_world  # noqa: E402
+from testkit.world import make_world  # noqa: E402
 
 DEFAULT_URL = os.environ.get("PTM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "Clave-De-Benchmark-Larga"
@@ -157,7 +159,7 @@ class Bench:
     def code_for(self, aggregate: str, template: str) -> str:
         rows = [
             r
-            for r in self.services.ledger.recorder.outbox.caused_by(aggregate)  # type: ignore[attr-defined]
+            for r in recorder_of(self.services.ledger).outbox.caused_by(aggregate)
             if r.template == template
         ]
         return str(rows[-1].params["code"])
@@ -238,7 +240,7 @@ def run(bench: Bench, workers: int, clients: int, seconds: float) -> dict[str, A
                     f"/api/v1/purchases/{pid}/validate", headers=headers, json={"code": code}
                 )
                 lat["validate"].append(time.perf_counter() - t)
-                if r.status_code == 200 and r.json()["status"] == "confirmed":
+                if r.status_code == 200 and r.json()["status"] == CONFIRMED:
                     done[i] += 1
                 else:
                     errors.append(r.text[:200])

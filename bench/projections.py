@@ -43,7 +43,7 @@ from projections import tables as tb  # noqa: E402
 from projections.runner import ProjectionRunner  # noqa: E402
 from ptm.bootstrap import build_services  # noqa: E402
 from ptm.settings import Settings  # noqa: E402
-from tests.helpers import make_world  # noqa: E402
+from testkit.world import make_world  # noqa: E402
 
 DEFAULT_URL = os.environ.get("PTM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, select
 
+from ledger.purchase import OPEN_STATES, PENDING
 from projections import tables as t
 
 MAX_PAGE = 100
@@ -81,7 +82,7 @@ def purchases_of(
     p = t.purchases.c
     cond = (p.seller_id if as_seller else p.buyer_id) == party_id
     if open_only:
-        cond = and_(cond, p.status.in_(("draft", "pending_acceptance")))
+        cond = and_(cond, p.status.in_(OPEN_STATES))
     with engine.connect() as conn:
         stmt = select(t.purchases).where(cond).order_by(p.updated_at.desc(), p.id)
         count = select(func.count()).select_from(t.purchases).where(cond)
@@ -110,7 +111,7 @@ def overdue_purchases(engine: Engine, now: Any, limit: int = 100) -> list[str]:
             r.id
             for r in conn.execute(
                 select(p.id)
-                .where(p.status == "pending_acceptance", p.reservation_expires_at <= now)
+                .where(p.status == PENDING, p.reservation_expires_at <= now)
                 .order_by(p.reservation_expires_at)
                 .limit(_limit(limit))
             )

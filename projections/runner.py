@@ -35,8 +35,17 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from projections import tables as t
-from projections.stored import EventSource, document_reader, fewer_collections, prefetch
-from projections.views import ALL_VIEWS, Item, ReadModel, upsert
+from projections.bulk import upsert
+from projections.documents import Item
+from projections.readmodel import ReadModel
+from projections.stored import (
+    EventSource,
+    RowsRecorder,
+    document_reader,
+    fewer_collections,
+    prefetch,
+)
+from projections.views import ALL_VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +77,12 @@ class Page:
 
 def event_source(recorder: ApplicationRecorder) -> EventSource:
     """The raw rows of a recorder: the recorders of ``adapters.storage`` offer them as ``audit``."""
-    source = getattr(recorder, "audit", None)
-    if source is None or not hasattr(source, "event_rows"):
+    if not isinstance(recorder, RowsRecorder) or not isinstance(recorder.audit, EventSource):
         raise TypeError(
             f"{type(recorder).__name__} no ofrece sus filas almacenadas (atributo 'audit'); "
             "use los registradores de adapters.storage."
         )
-    return source  # type: ignore[no-any-return]
+    return recorder.audit
 
 
 def refuse_upcasting(topic: str) -> None:

@@ -20,7 +20,7 @@ import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -48,6 +48,7 @@ class StoredRow(Protocol):
     def state(self) -> bytes: ...
 
 
+@runtime_checkable
 class EventSource(Protocol):
     """What a reader of the log needs from a recorder (every recorder of ``adapters.storage``)."""
 
@@ -59,6 +60,17 @@ class EventSource(Protocol):
         self, after: int, limit: int, stop: int | None = None, topics: Sequence[str] = ()
     ) -> Sequence[StoredRow]:
         """Stored events after ``after`` (up to ``stop``), in position order."""
+        ...
+
+
+@runtime_checkable
+class RowsRecorder(Protocol):
+    """A recorder that offers its raw rows as ``audit`` (every recorder of
+    ``adapters.storage``): what the projections type against, never the adapters."""
+
+    @property
+    def audit(self) -> EventSource:
+        """The reader of the stored rows."""
         ...
 
 

@@ -14,10 +14,10 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.context import ApiContext, build_context
+from api.context import ApiContext
 from ptm.bootstrap import Services
-from tests.api.conftest import PASSWORD, TEST_HASHER, outbox_code
-from tests.faults.proxy import AckDroppingProxy
+from testkit.proxy import AckDroppingProxy
+from tests.api.conftest import PASSWORD, TEST_HASHER, outbox_code, wired_context
 from tests.helpers import World, make_world
 
 START_TIMEOUT_S = 20.0
@@ -86,7 +86,7 @@ def login(http: httpx.Client, ctx: ApiContext, username: str) -> dict[str, str]:
 
 @pytest.fixture
 def stack(services: Services) -> Iterator[Stack]:
-    ctx = build_context(services, hasher=TEST_HASHER)
+    ctx = wired_context(services)
     world = make_world(services.ledger)
     ctx.identity.register_user(
         username="comprador",

@@ -6,49 +6,18 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
 
 from kernel.errors import LedgerError
 from ledger.application import Ledger
 from projections import queries
-from projections import tables as t
 from projections.runner import ProjectionRunner
 from ptm.bootstrap import Services
+from testkit.readmodels import assert_balances_match_aggregates, assert_equals_fresh_replay
 from tests.conftest import FakeClock
 from tests.helpers import World, last_code, make_world
-
-
-def dump(engine: Engine) -> dict[str, list[dict[str, Any]]]:
-    """Every read-model row, in a stable order."""
-    out = {}
-    with engine.connect() as conn:
-        for table in (t.origin_codes, t.balances, t.purchases, t.custody, t.report):
-            keys = [c for c in table.primary_key.columns]
-            out[table.name] = [
-                dict(r._mapping) for r in conn.execute(select(table).order_by(*keys))
-            ]
-    return out
-
-
-def assert_balances_match_aggregates(svc: Services, codes: list[str]) -> None:
-    rows = {(r["holder_id"], r["origin_code"]): r for r in queries.all_balances(svc.engine)}
-    for code in codes:
-        oc = svc.ledger.get_origin_code(code)
-        for holder, available in oc.available.items():
-            r = rows[(holder, code)]
-            assert r["available"] == available
-            assert r["reserved"] == oc.reserved_by(UUID(holder))
-
-
-def assert_equals_fresh_replay(svc: Services) -> None:
-    incremental = dump(svc.engine)
-    for view in svc.runner.views:
-        svc.runner.rebuild(view.name)
-    assert dump(svc.engine) == incremental
 
 
 def scripted_history(svc: Services, clock: FakeClock) -> World:

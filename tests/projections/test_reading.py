@@ -17,11 +17,15 @@ from sqlalchemy import select
 
 from projections import stored
 from projections import tables as t
+from projections.custody import CustodyView
+from projections.purchases import PurchasesView
+from projections.readmodel import ReadModel
 from projections.runner import ProjectionRunner, UnreadableEventError, refuse_upcasting
-from projections.views import ALL_VIEWS, CustodyView, PurchasesView, ReadModel
+from projections.views import ALL_VIEWS
 from ptm.bootstrap import Services
+from testkit.readmodels import assert_equals_fresh_replay
 from tests.conftest import FakeClock
-from tests.projections.test_read_models import assert_equals_fresh_replay, scripted_history
+from tests.projections.test_read_models import scripted_history
 
 
 def runner_for(

@@ -19,9 +19,11 @@ def test_sweep_expires_only_overdue_purchases(services: Services, clock: FakeClo
     recent, _ = w.submitted([w.line(0, "200")])
     clock.advance(hours=1, seconds=1)
     services.runner.catch_up()
-    assert sweep_once(services) == 1
+    assert sweep_once(services.ledger, services.engine) == 1
     assert services.ledger.get_purchase(old).status == EXPIRED
     assert services.ledger.get_purchase(recent).status == PENDING
     assert w.available(w.seller) == Decimal("800")
     services.runner.catch_up()
-    assert sweep_once(services) == 0  # nothing left to do; the read model caught up
+    assert (
+        sweep_once(services.ledger, services.engine) == 0
+    )  # nothing left to do; the read model caught up

@@ -16,11 +16,8 @@ import pytest
 
 from ptm.bootstrap import build_services
 from ptm.settings import Settings
+from testkit.readmodels import assert_balances_match_aggregates, assert_equals_fresh_replay
 from tests.helpers import make_world
-from tests.projections.test_read_models import (
-    assert_balances_match_aggregates,
-    assert_equals_fresh_replay,
-)
 
 KILLS = int(os.environ.get("PTM_PROJECTION_KILLS", "50"))
 

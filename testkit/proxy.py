@@ -119,7 +119,7 @@ class AckDroppingProxy:
         assert 0.0 <= lose_fraction < 1.0, lose_fraction
         self.upstream = ("127.0.0.1", upstream_port)
         self.lose_fraction = lose_fraction
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - which answers to lose, not a secret
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._lock = threading.Lock()
