@@ -1,33 +1,63 @@
-"""What the routes need, built once per process."""
+"""What the routes need, built once per process by the composition root
+(:func:`ptm.bootstrap.build_api_context`): the applications, the read-model handle and
+the few settings values the routes read, as plain values. The API knows no settings
+object and no adapter."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from sqlalchemy import Engine
 
 from api.ratelimit import RateLimiter
-from api.security import EdgeCredentials, PasswordHasher, TotpBox
-from ledger.identity_service import Identity
-from ptm.bootstrap import Services
+from api.security import PasswordHasher, TotpBox
+from audit.service import AuditService
+from ledger.application import Ledger
+from ledger.usecases.identity import Identity
+from projections.runner import ProjectionRunner
+from royalties.application import RoyaltiesApp
+
+#: The persistence behind the deployment, as the health probe names it.
+DatabaseKind = Literal["postgresql", "sqlite", "memoria"]
+
+
+class SecretSealer(Protocol):
+    """Seals the sellers' web-service secrets for storage and opens them again."""
+
+    def seal(self, secret: str) -> str:
+        """The secret, sealed (a text safe to store)."""
+        ...
+
+    def unseal(self, sealed: str) -> str | None:
+        """The secret, or ``None`` if ``sealed`` was not sealed by this sealer."""
+        ...
 
 
 @dataclass
 class ApiContext:
     """The services behind the API."""
 
-    services: Services
+    ledger: Ledger
+    #: The read models (``projections.queries`` read through it).
+    engine: Engine
+    #: The projection runner: positions, lag, and waiting for read-your-writes.
+    runner: ProjectionRunner
     identity: Identity
     hasher: PasswordHasher
     totp: TotpBox
+    audit: AuditService
+    #: Seals the secret a seller's web service signs its calls with.
+    webservice_secrets: SecretSealer
+    #: Server key the seller page's CSRF tokens are derived from.
+    csrf_key: bytes
+    #: Where the e-mailed links point (``https://`` makes the seller cookie secure).
+    public_base_url: str
+    #: Largest TXT statement upload accepted (bytes).
+    upload_max_bytes: int
+    database: DatabaseKind
+    #: The nickel royalty base-price cases (``None`` where the deployment has none).
+    royalties: RoyaltiesApp | None = None
     limiter: RateLimiter = field(default_factory=RateLimiter)
     #: Longest a read waits for the read models to reach the client's position.
     read_wait_s: float = 5.0
-
-
-def build_context(services: Services, *, hasher: PasswordHasher | None = None) -> ApiContext:
-    """Identity and credentials on top of the ledger services."""
-    settings = services.settings
-    session_key = settings.secret("session_key")
-    hasher = hasher or PasswordHasher()
-    totp = TotpBox(session_key)
-    identity = Identity(services.ledger, EdgeCredentials(hasher, totp), session_key=session_key)
-    return ApiContext(services=services, identity=identity, hasher=hasher, totp=totp)

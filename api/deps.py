@@ -115,8 +115,8 @@ def wait_for_position(
 ) -> None:
     """Read-your-writes: wait (bounded) for the read models to reach the position."""
     if min_position:
-        ctx.services.runner.wake()
-        ctx.services.runner.wait(min_position, timeout_s=ctx.read_wait_s)
+        ctx.runner.wake()
+        ctx.runner.wait(min_position, timeout_s=ctx.read_wait_s)
 
 
 ReadAfter = Depends(wait_for_position)
@@ -124,4 +124,4 @@ ReadAfter = Depends(wait_for_position)
 
 def set_position(response: Response, ctx: ApiContext) -> None:
     """Tell the client the position of its write."""
-    response.headers["X-PTM-Position"] = str(ctx.services.ledger.last_position())
+    response.headers["X-PTM-Position"] = str(ctx.ledger.last_position())

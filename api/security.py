@@ -180,7 +180,7 @@ class TotpBox:
 
 
 class EdgeCredentials:
-    """The :class:`ledger.identity_service.Credentials` port, implemented here."""
+    """The :class:`ledger.usecases.identity.Credentials` port, implemented here."""
 
     def __init__(self, hasher: PasswordHasher, totp: TotpBox) -> None:
         self.hasher = hasher

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Response, status
 from fastapi.params import Path
 
 from api.deps import Admin, Ctx, IdemKey, set_position
+from api.presenters.admin import org_out, production_out, user_out
 from api.problems import responses
-from api.schemas import (
+from api.schemas.admin import (
     BuyerIn,
     ContactIn,
     Created,
@@ -22,27 +23,11 @@ from api.schemas import (
     UserOut,
 )
 from api.security import check_password_policy
-from ledger.registry import Organisation
 
 router = APIRouter(prefix="/api/v1/admin", tags=["administración"])
 
 OrgId = Annotated[UUID, Path(description="Organización")]
 COMMON = responses(401, 403, 404, 409, 422)
-
-
-def org_out(org: Organisation) -> OrganisationOut:
-    return OrganisationOut(
-        id=org.id,
-        kind=org.kind,
-        doc_type=org.doc_type,
-        doc_number=org.doc_number,
-        name=org.name,
-        email=org.email,
-        mobile=org.mobile,
-        rucom=org.rucom,
-        expedientes=list(org.expedientes),
-        origin_codes=list(org.origin_codes),
-    )
 
 
 @router.post(
@@ -55,9 +40,7 @@ def register_buyer(
     body: BuyerIn, caller: Admin, ctx: Ctx, key: IdemKey, response: Response
 ) -> Created:
     """Registrar un comercializador (NIT con dígito de verificación y RUCOM)."""
-    oid = ctx.services.ledger.register_buyer(
-        **body.model_dump(), actor=caller.actor, idempotency_key=key
-    )
+    oid = ctx.ledger.register_buyer(**body.model_dump(), actor=caller.actor, idempotency_key=key)
     set_position(response, ctx)
     return Created(id=oid)
 
@@ -72,9 +55,7 @@ def register_operator(
     body: OperatorIn, caller: Admin, ctx: Ctx, key: IdemKey, response: Response
 ) -> Created:
     """Registrar un explotador minero autorizado con sus expedientes y contactos."""
-    oid = ctx.services.ledger.register_operator(
-        **body.model_dump(), actor=caller.actor, idempotency_key=key
-    )
+    oid = ctx.ledger.register_operator(**body.model_dump(), actor=caller.actor, idempotency_key=key)
     set_position(response, ctx)
     return Created(id=oid)
 
@@ -86,7 +67,7 @@ def register_operator(
 )
 def get_organisation(organisation_id: OrgId, caller: Admin, ctx: Ctx) -> OrganisationOut:
     """Una organización del registro."""
-    return org_out(ctx.services.ledger.get_organisation(organisation_id))
+    return org_out(ctx.ledger.get_organisation(organisation_id))
 
 
 @router.put(
@@ -101,7 +82,7 @@ def update_contact(
     response: Response,
 ) -> OrganisationOut:
     """Actualizar el correo y el celular registrados (a ellos van códigos y enlaces)."""
-    ctx.services.ledger.update_contact(
+    ctx.ledger.update_contact(
         organisation_id=organisation_id,
         email=body.email,
         mobile=body.mobile,
@@ -109,7 +90,7 @@ def update_contact(
         idempotency_key=key,
     )
     set_position(response, ctx)
-    return org_out(ctx.services.ledger.get_organisation(organisation_id))
+    return org_out(ctx.ledger.get_organisation(organisation_id))
 
 
 @router.post(
@@ -130,14 +111,7 @@ def create_user(body: UserIn, caller: Admin, ctx: Ctx, key: IdemKey, response: R
         idempotency_key=key,
     )
     set_position(response, ctx)
-    user = ctx.identity.get_user(uid)
-    return UserOut(
-        id=user.id,
-        username=user.username,
-        name=user.name,
-        role=user.role,
-        organisation_id=user.organisation_id,
-    )
+    return user_out(ctx.identity.get_user(uid))
 
 
 @router.post(
@@ -150,15 +124,8 @@ def register_production(
     body: ProductionIn, caller: Admin, ctx: Ctx, key: IdemKey, response: Response
 ) -> ProductionOut:
     """Registrar producción: crea un código de origen con su cantidad para el explotador."""
-    code = ctx.services.ledger.register_production(
+    code = ctx.ledger.register_production(
         **body.model_dump(), actor=caller.actor, idempotency_key=key
     )
     set_position(response, ctx)
-    oc = ctx.services.ledger.get_origin_code(code)
-    return ProductionOut(
-        code=oc.code,
-        operator_id=oc.operator_id,
-        mineral=oc.mineral,
-        unit=oc.unit,
-        produced=str(oc.produced),
-    )
+    return production_out(ctx.ledger.get_origin_code(code))

@@ -10,8 +10,9 @@ from fastapi.params import Path
 
 from api import ratelimit as rl
 from api.deps import AnyCaller, Ctx
+from api.presenters.auth import me_out
 from api.problems import responses
-from api.schemas import (
+from api.schemas.auth import (
     CodeSent,
     LoginRequest,
     LoginStarted,
@@ -78,16 +79,7 @@ def logout(caller: AnyCaller, ctx: Ctx) -> Response:
 def me(caller: AnyCaller, ctx: Ctx) -> Me:
     """El usuario de la sesión."""
     user = ctx.identity.get_user(caller.user_id)
-    org = ctx.services.ledger.get_organisation(user.organisation_id)
-    return Me(
-        user_id=user.id,
-        username=user.username,
-        name=user.name,
-        role=user.role,
-        organisation_id=org.id,
-        organisation_name=org.name,
-        totp_enabled=user.totp_sealed is not None,
-    )
+    return me_out(user, ctx.ledger.get_organisation(user.organisation_id))
 
 
 @router.post("/totp", response_model=TotpEnrolment, responses=responses(401, 429))

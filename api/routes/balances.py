@@ -8,17 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.params import Path
 
 from api.deps import Auditor, BuyerOrSeller, Ctx, ReadAfter
+from api.presenters.balances import balance_page, custody_page, report_page
 from api.problems import responses
-from api.schemas import (
-    Balance,
-    BalancePage,
-    CustodyPage,
-    Movement,
-    ReportPage,
-    ReportRow,
-    page_meta,
-    quantity_text,
-)
+from api.schemas.balances import BalancePage, CustodyPage, ReportPage
 from kernel.errors import NotFoundError
 from projections import queries
 
@@ -38,18 +30,8 @@ def my_balances(
     caller: BuyerOrSeller, ctx: Ctx, offset: Offset = 0, limit: Limit = 50
 ) -> BalancePage:
     """Saldos de la organización del usuario por código de origen (disponible y reservado)."""
-    page = queries.balances_of(ctx.services.engine, str(caller.org_id), offset=offset, limit=limit)
-    items = [
-        Balance.model_validate(
-            {
-                **r,
-                "available": quantity_text(r["available"], r["mineral"]),
-                "reserved": quantity_text(r["reserved"], r["mineral"]),
-            }
-        )
-        for r in page.items
-    ]
-    return BalancePage(items=items, page=page_meta(page.total, offset, limit, page.next_offset))
+    page = queries.balances_of(ctx.engine, str(caller.org_id), offset=offset, limit=limit)
+    return balance_page(page, offset, limit)
 
 
 @router.get(
@@ -67,19 +49,13 @@ def custody(
 ) -> CustodyPage:
     """Cadena de custodia de un código de origen: cada movimiento, en orden."""
     code = code.upper()
-    row = queries.origin_code_row(ctx.services.engine, code)
+    row = queries.origin_code_row(ctx.engine, code)
     if row is None:
         raise NotFoundError(
             "El código de origen no existe.", field="code", code="unknown_origin_code"
         )
-    page = queries.custody_of(ctx.services.engine, code, offset=offset, limit=limit)
-    items = [
-        Movement.model_validate({**r, "quantity": quantity_text(r["quantity"], row["mineral"])})
-        for r in page.items
-    ]
-    return CustodyPage(
-        origin_code=code, items=items, page=page_meta(page.total, offset, limit, page.next_offset)
-    )
+    page = queries.custody_of(ctx.engine, code, offset=offset, limit=limit)
+    return custody_page(code, row["mineral"], page, offset, limit)
 
 
 @router.get(
@@ -100,7 +76,7 @@ def traceability_report(
 ) -> ReportPage:
     """Totales de compras confirmadas por mineral × departamento × municipio × mes."""
     page = queries.report(
-        ctx.services.engine,
+        ctx.engine,
         month_from=month_from,
         month_to=month_to,
         mineral=mineral.upper() if mineral else None,
@@ -108,10 +84,4 @@ def traceability_report(
         offset=offset,
         limit=limit,
     )
-    items = [
-        ReportRow.model_validate(
-            {**r, "quantity": quantity_text(r["quantity"], r["mineral"]), "value": str(r["value"])}
-        )
-        for r in page.items
-    ]
-    return ReportPage(items=items, page=page_meta(page.total, offset, limit, page.next_offset))
+    return report_page(page, offset, limit)

@@ -6,67 +6,41 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
 from fastapi.params import Path
-from pydantic import BaseModel, Field, StringConstraints
 
 from api import ratelimit as rl
 from api.deps import Buyer, Ctx, IdemKey, Seller, set_position
+from api.presenters.channels import (
+    statement_headers,
+    statement_sent,
+    url_issued,
+    webservice_configured,
+    ws_token_issued,
+)
 from api.problems import responses
 from api.routes.purchases import result
-from api.schemas import CommandResult, LineIn, Strict
+from api.schemas.channels import (
+    LinkIssued,
+    StatementSent,
+    WebServiceIn,
+    WebServiceOut,
+    WsAccepted,
+    WsLines,
+)
+from api.schemas.purchases import CommandResult
 from kernel.errors import AuthenticationError, NotFoundError, ValidationError
 from ledger import webhooks
 from ledger.statement import parse_statement
-from ptm.bootstrap import webservice_box
 
 router = APIRouter(prefix="/api/v1", tags=["canales del vendedor"])
 
 PurchaseId = Annotated[UUID, Path(description="Identificador de la compra")]
 COMMON = responses(401, 403, 404, 409, 413, 422, 429)
 TXT_MEDIA = "text/plain; charset=utf-8"
-
-
-class LinkIssued(BaseModel):
-    id: UUID
-    expires_at: datetime
-    sent_to: str
-    detail: str
-
-
-class WebServiceIn(Strict):
-    url: Annotated[str, StringConstraints(min_length=8, max_length=500)]
-
-
-class WebServiceOut(BaseModel):
-    url: str
-    secret: str
-    detail: str
-
-
-class StatementSent(BaseModel):
-    statement_id: str
-    sent_to: str
-
-
-class WsLines(Strict):
-    token: Annotated[str, StringConstraints(min_length=10, max_length=100)]
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
-
-
-class WsAccepted(BaseModel):
-    purchase_id: UUID
-    status: str
-    lines: int
-
-
-def _mask(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:2]}***@{domain}"
 
 
 def _prices(unit_price: str | None, unit_prices: str | None) -> tuple[str | None, dict[str, str]]:
@@ -110,13 +84,13 @@ def upload_txt(
 ) -> CommandResult:
     """Alternativa 1: cargar el archivo TXT del vendedor. Un archivo con cualquier error
     no carga nada; la respuesta lista cada error con línea y columna."""
-    limit = ctx.services.settings.upload_max_bytes
+    limit = ctx.upload_max_bytes
     data = file.file.read(limit + 1)
     if len(data) > limit:
         raise ValidationError(
             f"El archivo supera el máximo de {limit} bytes.", field="file", code="file_too_large"
         )
-    ledger = ctx.services.ledger
+    ledger = ctx.ledger
     purchase = ledger.get_purchase(purchase_id, party_id=caller.org_id)
     parsed = parse_statement(
         data,
@@ -162,20 +136,15 @@ def issue_url(
     purchase_id: PurchaseId, caller: Buyer, ctx: Ctx, key: IdemKey, response: Response
 ) -> LinkIssued:
     """Alternativa 2: generar la URL única que se envía al correo registrado del vendedor."""
-    out = ctx.services.ledger.issue_seller_link(
+    out = ctx.ledger.issue_seller_link(
         purchase_id=purchase_id,
         buyer_id=caller.org_id,
-        base_url=ctx.services.settings.public_base_url,
+        base_url=ctx.public_base_url,
         actor=caller.actor,
         idempotency_key=key,
     )
     set_position(response, ctx)
-    return LinkIssued(
-        id=purchase_id,
-        expires_at=out["expires_at"],
-        sent_to=_mask(out["sent_to"]),
-        detail="Se envió al vendedor una URL única para registrar las cantidades.",
-    )
+    return url_issued(purchase_id, out)
 
 
 @router.post(
@@ -188,19 +157,12 @@ def issue_ws(
     purchase_id: PurchaseId, caller: Buyer, ctx: Ctx, key: IdemKey, response: Response
 ) -> LinkIssued:
     """Alternativa 3: enviar el token al vendedor y notificar su web service."""
-    out = ctx.services.ledger.issue_ws_token(
+    out = ctx.ledger.issue_ws_token(
         purchase_id=purchase_id, buyer_id=caller.org_id, actor=caller.actor, idempotency_key=key
     )
     set_position(response, ctx)
-    seller = ctx.services.ledger.get_organisation(
-        ctx.services.ledger.get_purchase(purchase_id).seller_id
-    )
-    return LinkIssued(
-        id=purchase_id,
-        expires_at=out["expires_at"],
-        sent_to=_mask(seller.email),
-        detail="Se envió el token al vendedor y se notificó su web service.",
-    )
+    seller = ctx.ledger.get_organisation(ctx.ledger.get_purchase(purchase_id).seller_id)
+    return ws_token_issued(purchase_id, out["expires_at"], seller.email)
 
 
 @router.get(
@@ -216,15 +178,12 @@ def issue_ws(
 )
 def download_statement(caller: Seller, ctx: Ctx) -> Response:
     """El estado de saldos TXT del vendedor, para diligenciar la columna cantidad_a_vender."""
-    data = ctx.services.ledger.seller_statement(caller.org_id)
-    stamp = ctx.services.ledger.clock().strftime("%Y%m%d%H%M%S")
+    data = ctx.ledger.seller_statement(caller.org_id)
+    stamp = ctx.ledger.clock().strftime("%Y%m%d%H%M%S")
     return Response(
         content=data,
         media_type=TXT_MEDIA,
-        headers={
-            "Content-Disposition": f'attachment; filename="estado-saldos-{stamp}.txt"',
-            "Cache-Control": "no-store",
-        },
+        headers=statement_headers(stamp),
     )
 
 
@@ -237,8 +196,8 @@ def download_statement(caller: Seller, ctx: Ctx) -> Response:
 def email_statement(caller: Seller, ctx: Ctx) -> StatementSent:
     """Enviar el estado de saldos TXT al correo registrado del vendedor."""
     ctx.limiter.hit(f"statement:{caller.org_id}", rl.RESEND)
-    out = ctx.services.ledger.email_statement(operator_id=caller.org_id, actor=caller.actor)
-    return StatementSent(statement_id=out["statement_id"], sent_to=_mask(out["sent_to"]))
+    out = ctx.ledger.email_statement(operator_id=caller.org_id, actor=caller.actor)
+    return statement_sent(out)
 
 
 @router.put("/webservice", response_model=WebServiceOut, responses=responses(401, 403, 422))
@@ -248,17 +207,15 @@ def configure_webservice(
     """Configurar el endpoint del web service del vendedor. Devuelve un secreto nuevo que se
     muestra una sola vez: con él se firman las llamadas (HMAC-SHA256)."""
     secret = webhooks.new_secret()
-    ctx.services.ledger.configure_webservice(
+    ctx.ledger.configure_webservice(
         operator_id=caller.org_id,
         url=body.url,
-        secret_sealed=webservice_box(ctx.services.settings).seal(secret),
+        secret_sealed=ctx.webservice_secrets.seal(secret),
         actor=caller.actor,
         idempotency_key=None if key is None else f"{key}",
     )
     set_position(response, ctx)
-    return WebServiceOut(
-        url=body.url, secret=secret, detail="Guarde el secreto: no se volverá a mostrar."
-    )
+    return webservice_configured(body.url, secret)
 
 
 async def raw_body(request: Request) -> bytes:
@@ -293,13 +250,13 @@ def ws_lines(
         h.get("webhook-timestamp", ""),
         h.get("webhook-signature", ""),
     )
-    ledger = ctx.services.ledger
+    ledger = ctx.ledger
     try:
         org = ledger.get_organisation(seller_id)
     except NotFoundError:
         raise AuthenticationError("Firma inválida.", code="invalid_signature") from None
     secret = (
-        webservice_box(ctx.services.settings).unseal(org.webservice_secret_sealed)
+        ctx.webservice_secrets.unseal(org.webservice_secret_sealed)
         if org.webservice_secret_sealed
         else None
     )

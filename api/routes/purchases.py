@@ -10,21 +10,18 @@ from fastapi.params import Path
 
 from api import ratelimit as rl
 from api.deps import Buyer, Ctx, IdemKey, ReadAfter, set_position
+from api.presenters.purchases import command_result, purchase_out, purchase_page
 from api.problems import responses
-from api.schemas import (
+from api.schemas.purchases import (
     CancelRequest,
     CommandResult,
     CreatePurchase,
-    LineOut,
     PurchaseOut,
     PurchasePage,
-    PurchaseSummary,
     SetLines,
     TransactionData,
     ValidateRequest,
-    page_meta,
 )
-from ledger.purchase import Purchase
 from projections import queries
 
 router = APIRouter(prefix="/api/v1/purchases", tags=["compras"])
@@ -33,55 +30,13 @@ PurchaseId = Annotated[UUID, Path(description="Identificador de la compra")]
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_PAGE, description="Tamaño de página (máx. 100)")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
-STATUS_TEXT = {
-    "draft": "Compra en borrador.",
-    "pending_acceptance": "Código de aceptación enviado al vendedor; cantidades reservadas.",
-    "confirmed": "Transacción exitosa: los saldos se trasladaron al comprador.",
-    "cancelled": "Compra cancelada; las reservas se liberaron.",
-    "expired": "Compra vencida; las reservas se liberaron.",
-    "locked": "Compra bloqueada por intentos fallidos; las reservas se liberaron.",
-}
 COMMON = responses(401, 403, 404, 409, 422, 429)
 
 
-def purchase_out(p: Purchase) -> PurchaseOut:
-    return PurchaseOut(
-        id=p.id,
-        status=p.status,
-        buyer_id=p.buyer_id,
-        seller_id=p.seller_id,
-        seller=dict(p.seller),
-        transaction={k: str(v) for k, v in p.transaction.items()},
-        channel=p.channel,
-        lines=[
-            LineOut(
-                origin_code=ln["origin_code"],
-                mineral=ln["mineral"],
-                quantity=str(ln["quantity"]),
-                unit_price=str(ln["unit_price"]),
-            )
-            for ln in p.lines
-        ],
-        total=str(p.total()),
-        missing=p.missing_fields(),
-        created_at=p.created_at,
-        saved_at=p.saved_at,
-        submitted_at=p.submitted_at,
-        code_expires_at=p.code_expires_at,
-        reservation_expires_at=p.reservation_expires_at,
-        failed_attempts=p.failed_attempts,
-        resends=p.resends,
-        ended_at=p.ended_at,
-        end_reason=p.end_reason,
-    )
-
-
 def result(ctx: Ctx, response: Response, pid: UUID, **extra: object) -> CommandResult:
+    """Where the purchase stands after a write, and the position of the write."""
     set_position(response, ctx)
-    p = ctx.services.ledger.get_purchase(pid)
-    return CommandResult.model_validate(
-        {"id": pid, "status": p.status, "detail": STATUS_TEXT[p.status], **extra}
-    )
+    return command_result(ctx.ledger.get_purchase(pid), **extra)
 
 
 @router.post(
@@ -92,7 +47,7 @@ def create(
 ) -> CommandResult:
     """Registrar la compra: datos del vendedor y de la transacción (el borrador puede
     quedar incompleto)."""
-    pid = ctx.services.ledger.create_purchase(
+    pid = ctx.ledger.create_purchase(
         buyer_id=caller.org_id,
         seller=body.seller.model_dump(),
         transaction=body.transaction.model_dump(exclude_none=True),
@@ -118,20 +73,19 @@ def list_purchases(
 ) -> PurchasePage:
     """Transacciones en curso (o todo el historial) del comprador."""
     page = queries.purchases_of(
-        ctx.services.engine,
+        ctx.engine,
         str(caller.org_id),
         open_only=scope == "in_progress",
         offset=offset,
         limit=limit,
     )
-    items = [PurchaseSummary.model_validate({**r, "total": str(r["total"])}) for r in page.items]
-    return PurchasePage(items=items, page=page_meta(page.total, offset, limit, page.next_offset))
+    return purchase_page(page, offset, limit)
 
 
 @router.get("/{purchase_id}", response_model=PurchaseOut, responses=responses(401, 403, 404))
 def get_one(purchase_id: PurchaseId, caller: Buyer, ctx: Ctx) -> PurchaseOut:
     """Una compra del comprador, con sus líneas y su estado."""
-    return purchase_out(ctx.services.ledger.get_purchase(purchase_id, party_id=caller.org_id))
+    return purchase_out(ctx.ledger.get_purchase(purchase_id, party_id=caller.org_id))
 
 
 @router.put("/{purchase_id}/transaction", response_model=CommandResult, responses=COMMON)
@@ -144,7 +98,7 @@ def update_transaction(
     response: Response,
 ) -> CommandResult:
     """Completar o corregir los datos de la transacción de un borrador."""
-    ctx.services.ledger.update_transaction(
+    ctx.ledger.update_transaction(
         purchase_id=purchase_id,
         buyer_id=caller.org_id,
         fields=body.model_dump(exclude_none=True),
@@ -165,7 +119,7 @@ def set_lines(
 ) -> CommandResult:
     """Cargar las cantidades del vendedor (alternativa 1 digitada: mismas validaciones que el
     archivo TXT)."""
-    ctx.services.ledger.load_seller_data(
+    ctx.ledger.load_seller_data(
         purchase_id=purchase_id,
         party_id=caller.org_id,
         channel="txt",
@@ -181,7 +135,7 @@ def save(
     purchase_id: PurchaseId, caller: Buyer, ctx: Ctx, key: IdemKey, response: Response
 ) -> CommandResult:
     """Guardar para continuar más tarde (aparece en Transacciones en curso)."""
-    ctx.services.ledger.save_purchase(
+    ctx.ledger.save_purchase(
         purchase_id=purchase_id, buyer_id=caller.org_id, actor=caller.actor, idempotency_key=key
     )
     return result(ctx, response, purchase_id)
@@ -198,7 +152,7 @@ def submit(
 ) -> CommandResult:
     """Enviar: reserva las cantidades y envía el código de aceptación al correo y al
     celular registrados del vendedor."""
-    out = ctx.services.ledger.submit_purchase(
+    out = ctx.ledger.submit_purchase(
         purchase_id=purchase_id, buyer_id=caller.org_id, actor=caller.actor, idempotency_key=key
     )
     return result(
@@ -221,7 +175,7 @@ def resend_code(
 ) -> CommandResult:
     """Reenviar el código de aceptación (máx. 3; el anterior deja de servir)."""
     ctx.limiter.hit(f"resend:{purchase_id}", rl.RESEND)
-    out = ctx.services.ledger.resend_code(
+    out = ctx.ledger.resend_code(
         purchase_id=purchase_id, buyer_id=caller.org_id, actor=caller.actor, idempotency_key=key
     )
     return result(
@@ -244,7 +198,7 @@ def validate(
 ) -> CommandResult:
     """Validación de la transacción: registrar el código de aceptación del vendedor."""
     ctx.limiter.hit(f"validate:{purchase_id}", rl.CODE_VALIDATION)
-    ctx.services.ledger.validate_purchase(
+    ctx.ledger.validate_purchase(
         purchase_id=purchase_id,
         buyer_id=caller.org_id,
         code=body.code,
@@ -265,7 +219,7 @@ def cancel(
 ) -> CommandResult:
     """Cancelar antes de la validación; libera lo reservado."""
     reason = body.reason if body else CancelRequest().reason
-    ctx.services.ledger.cancel_purchase(
+    ctx.ledger.cancel_purchase(
         purchase_id=purchase_id,
         buyer_id=caller.org_id,
         reason=reason,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Cookie, Request
@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from api.context import ApiContext
 from api.deps import Ctx
 from api.ratelimit import Limit
 from kernel.errors import LedgerError, ValidationError
@@ -66,8 +67,8 @@ def _session(cookie: str | None) -> tuple[UUID, str] | None:
         return None
 
 
-def _csrf(ctx: Any, access: UUID, token: str) -> str:
-    return keyed_hash(ctx.services.settings.secret("session_key"), "csrf", str(access), token)
+def _csrf(ctx: ApiContext, access: UUID, token: str) -> str:
+    return keyed_hash(ctx.csrf_key, "csrf", str(access), token)
 
 
 @router.get("/sesion", response_class=HTMLResponse)
@@ -92,7 +93,7 @@ def form(
 
 def _render_form(
     request: Request,
-    ctx: Any,
+    ctx: ApiContext,
     sess: tuple[UUID, str],
     *,
     errors: list[str],
@@ -100,7 +101,7 @@ def _render_form(
     status: int = 200,
 ) -> HTMLResponse:
     access, token = sess
-    ledger = ctx.services.ledger
+    ledger = ctx.ledger
     acc, purchase = ledger.seller_link_session(access=access, session_token=token)
     seller = ledger.get_organisation(purchase.seller_id)
     buyer = ledger.get_organisation(purchase.buyer_id)
@@ -165,7 +166,7 @@ async def submit(
         if not lines:
             raise ValidationError("Indique al menos una cantidad a vender.", field="lines")
         await run_in_threadpool(
-            ctx.services.ledger.submit_seller_link, access=access, session_token=token, lines=lines
+            ctx.ledger.submit_seller_link, access=access, session_token=token, lines=lines
         )
     except LedgerError as e:
         if e.code in ("invalid_session", "link_used", "link_expired"):
@@ -204,11 +205,11 @@ def open_link(token: str, request: Request, ctx: Ctx) -> Response:
             "Espere un minuto antes de volver a abrir un enlace.",
         )
     try:
-        out = ctx.services.ledger.open_seller_link(token=token)
+        out = ctx.ledger.open_seller_link(token=token)
     except LedgerError as e:
         return _error_page(request, e)
     response = RedirectResponse("/vendedor/sesion", status_code=303, headers=SECURITY_HEADERS)
-    secure = ctx.services.settings.public_base_url.startswith("https://")
+    secure = ctx.public_base_url.startswith("https://")
     response.set_cookie(
         COOKIE,
         f"{out['access_id']}.{out['session_token']}",

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.context import ApiContext, build_context
+from api.context import ApiContext
 from api.security import PasswordHasher, ScryptParams
-from ptm.bootstrap import Services
+from ptm.bootstrap import Services, build_api_context
 from tests.helpers import World, make_world, nit
 
 PASSWORD = "Correcto-Caballo-Bateria-Grapa"
@@ -29,9 +29,24 @@ class Users:
     other_buyer: UUID
 
 
+@dataclass(kw_only=True)
+class WiredContext(ApiContext):
+    """The API's context and the services it was built from, which tests inspect
+    (``ctx.services.ledger``'s outbox, ``ctx.services.settings``)."""
+
+    services: Services
+
+
+def wired_context(services: Services, *, hasher: PasswordHasher = TEST_HASHER) -> WiredContext:
+    """The composition root's API context over ``services``, with the services beside it."""
+    built = build_api_context(services, hasher=hasher)
+    values = {f.name: getattr(built, f.name) for f in fields(built)}
+    return WiredContext(**values, services=services)
+
+
 @pytest.fixture
 def ctx(services: Services) -> Iterator[ApiContext]:
-    context = build_context(services, hasher=TEST_HASHER)
+    context = wired_context(services)
     stop = threading.Event()
     services.runner.poll_s = 0.01
     worker = threading.Thread(target=services.runner.run_forever, args=(stop,), daemon=True)

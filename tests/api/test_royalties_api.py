@@ -548,7 +548,7 @@ def test_the_environment_names_the_royalties_store(tmp_path: Path) -> None:
     assert royalties_sqlite_path("/data/ptm") == "/data/ptm-royalties"
     assert royalties_sqlite_path(":memory:") == ":memory:"
     assert (
-        royalties_sqlite_path("file:adapters.db?mode=memory&cache=shared")
+        royalties_sqlite_path("file:ptm.db?mode=memory&cache=shared")
         == "file:ptm-royalties.db?mode=memory&cache=shared"
     )
     base = {"env": "test", "var_dir": tmp_path}

@@ -25,10 +25,10 @@ from schemathesis.checks import (
 )
 
 from api.app import create_app
-from api.context import ApiContext, build_context
+from api.context import ApiContext
 from ptm.bootstrap import Services, build_services
 from ptm.settings import Settings
-from tests.api.conftest import TEST_HASHER, login
+from tests.api.conftest import TEST_HASHER, login, wired_context
 from tests.conftest import FakeClock
 from tests.helpers import make_world, nit
 
@@ -52,7 +52,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiContext,
         code_hmac_key="k" * 32,
     )  # type: ignore[arg-type]
     services: Services = build_services(settings_, clock=FakeClock())
-    ctx = build_context(services, hasher=TEST_HASHER)
+    ctx = wired_context(services)
     ctx.read_wait_s = 0.05
     app = services.ledger
     w = make_world(app)

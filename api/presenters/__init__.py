@@ -1,0 +1,2 @@
+"""Presenters: domain objects and read-model rows shaped into the API's response models,
+one module per area."""
