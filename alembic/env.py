@@ -1,6 +1,9 @@
 """Alembic environment: migrations of the read-model tables only (the event store's
 tables belong to the eventsourcing recorders). The connection comes from
-``adapters.db.upgrade`` (``config.attributes["connection"]``) or from the settings."""
+``adapters.db.upgrade`` (``config.attributes["connection"]``) or from the settings.
+
+This folder has no ``__init__.py`` (``import alembic`` must find the library); the wheel
+installs it as the package ``ptm_migrations``, which ``adapters.db.migrations_dir`` finds."""
 
 from __future__ import annotations
 

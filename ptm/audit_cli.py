@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tqdm import tqdm
 
 from audit import export, signing
-from audit.chain import AuditStore, Digest
+from audit.chain import AuditedRecorder, AuditStore, Digest
 from audit.errors import ChainIntegrityError
 from audit.replay import ReplayResult
 from audit.service import AuditService
@@ -162,12 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _service(*, writes: bool = False) -> Iterator[AuditService]:
-    from ptm.bootstrap import build_services  # noqa: PLC0415 - only the commands that need it
+    from ptm.bootstrap import build_audit, build_services  # noqa: PLC0415 - only when needed
 
     settings = Settings()
     services = build_services(settings, create_table=writes, migrate=writes)
     try:
-        yield AuditService.from_services(services)
+        yield build_audit(services)
     finally:
         services.close()
 
@@ -186,10 +186,9 @@ def _store_only() -> Iterator[AuditStore]:
     factory = InfrastructureFactory.construct(Environment(Ledger.name, env))
     try:
         recorder = factory.application_recorder()
-        store = getattr(recorder, "audit", None)
-        if store is None:
+        if not isinstance(recorder, AuditedRecorder):
             raise LedgerError("El registrador configurado no tiene cadena de auditoría.")
-        yield store
+        yield recorder.audit
     finally:
         factory.close()
 

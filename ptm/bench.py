@@ -6,6 +6,7 @@ Each script in ``bench/`` prints its own detailed table and writes JSON under
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -34,9 +35,27 @@ def _fmt(value: Any, spec: str = ",.0f") -> str:
     return "—" if value is None else format(value, spec)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ptm bench",
+        description="Corre los benchmarks de bench/ en PostgreSQL y resume en una tabla"
+        f" (JSON en {OUT.relative_to(ROOT)}/).",
+        epilog="Base de datos: PTM_TEST_POSTGRES_URL"
+        " (por omisión postgresql://postgres@127.0.0.1:5432/test).",
+    )
+    parser.add_argument("--quick", action="store_true", help="corrida corta (≈ 2 min)")
+    return parser
+
+
 def main(argv: list[str]) -> int:
     """Run all benchmarks (``--quick`` for a short run) and print the summary table."""
-    quick = "--quick" in argv
+    quick: bool = build_parser().parse_args(argv).quick  # --help prints usage and exits 0
+    if not (ROOT / "bench").is_dir():
+        # The scripts live in the repository, not in the wheel.
+        print(
+            f"ptm bench: no existe {ROOT / 'bench'} (corre desde el repositorio)", file=sys.stderr
+        )
+        return 2
     seconds = "5" if quick else "15"
     url = os.environ.get("PTM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     OUT.mkdir(parents=True, exist_ok=True)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import Engine
 
 from adapters.crypto import SecretBox
 from adapters.db import make_engine, upgrade
+from audit.chain import AuditedRecorder
+from audit.service import AuditService
 from kernel.locks import ChainedLocker, KeyedLocks, Locker
 from ledger.application import Clock, Ledger, LedgerConfig, utc_now
 from ledger.purchase import CodePolicy
@@ -23,6 +26,10 @@ from projections.runner import ProjectionRunner
 from ptm.royalties_wiring import build_royalties
 from ptm.settings import Settings, eventsourcing_env
 from royalties.application import RoyaltiesApp
+
+if TYPE_CHECKING:
+    from api.context import ApiContext
+    from api.security import PasswordHasher
 
 
 def ledger_config(settings: Settings) -> LedgerConfig:
@@ -51,9 +58,9 @@ def build_ledger(
         clock=clock,
     )
     if settings.is_postgres() and settings.advisory_locks:
-        from adapters.storage.postgres import AdvisoryLocker  # noqa: PLC0415
+        from adapters.storage.postgres import AdvisoryLocker, datastore_of  # noqa: PLC0415
 
-        datastore = app.factory.datastore  # type: ignore[attr-defined]
+        datastore = datastore_of(app)
         locker: Locker = ChainedLocker(KeyedLocks(), AdvisoryLocker(datastore))
         app.locker = locker
     return app
@@ -94,19 +101,31 @@ def build_services(
     )
 
 
+def build_audit(services: Services) -> AuditService:
+    """The auditors' tools on a wired deployment: its recorder's chain, the ledger's
+    mapper, the signing seed, the read models to diff against."""
+    recorder = services.ledger.recorder
+    if not isinstance(recorder, AuditedRecorder):
+        raise TypeError(f"{type(recorder).__name__} no tiene cadena de auditoría")
+    settings = services.settings
+    return AuditService(
+        store=recorder.audit,
+        mapper=services.ledger.mapper,
+        seed=lambda: settings.secret("signing_key_seed"),
+        engine=services.engine,
+        runner=services.runner,
+    )
+
+
 def statement_attachments(ledger: Ledger) -> Callable[[OutboxRow], list[Attachment]]:
-    """The seller's fresh TXT statement for its confirmation e-mail (and statement mails)."""
+    """The attachments of an outbox message, as the ledger's notices decide them."""
 
     def provide(row: OutboxRow) -> list[Attachment]:
-        wants = row.template == "balance_statement" or (
-            row.template == "purchase_confirmed" and row.params.get("role") == "vendedor"
-        )
-        if not wants:
+        found = ledger.statement_attachment(row.template, row.params)
+        if found is None:
             return []
-        org_id = UUID(row.params["organisation_id"])
-        data = ledger.seller_statement(org_id, statement_id=row.params.get("statement_id"))
-        stamp = ledger.clock().strftime("%Y%m%d%H%M%S")
-        return [Attachment(filename=f"estado-saldos-{stamp}.txt", content=data)]
+        filename, content = found
+        return [Attachment(filename=filename, content=content)]
 
     return provide
 
@@ -132,7 +151,9 @@ def build_notifier(settings: Settings, ledger: Ledger) -> OutboxWorker:
         twilio_from=settings.twilio_from,
         twilio_base_url=settings.twilio_base_url,
     )
-    store = ledger.recorder.outbox  # type: ignore[attr-defined]
+    from adapters.storage.recorder import recorder_of  # noqa: PLC0415
+
+    store = recorder_of(ledger).outbox
     webhooks = HttpWebhookSender(webservice_secrets(settings, ledger))
     return build_worker(
         store,
@@ -163,3 +184,37 @@ def webservice_secrets(settings: Settings, ledger: Ledger) -> Callable[[str], st
         return secret
 
     return secret_for
+
+
+def build_api_context(services: Services, *, hasher: PasswordHasher | None = None) -> ApiContext:
+    """What the API's routes need: identity and credentials on top of the ledger services,
+    the audit tools, the web-service secret sealer and the settings values they read."""
+    # The API is imported only by the entry points that serve it.
+    from api.context import ApiContext  # noqa: PLC0415
+    from api.security import EdgeCredentials, PasswordHasher, TotpBox  # noqa: PLC0415
+    from ledger.usecases.identity import Identity  # noqa: PLC0415
+
+    settings = services.settings
+    session_key = settings.secret("session_key")
+    hasher = hasher or PasswordHasher()
+    totp = TotpBox(session_key)
+    identity = Identity(services.ledger, EdgeCredentials(hasher, totp), session_key=session_key)
+    return ApiContext(
+        ledger=services.ledger,
+        engine=services.engine,
+        runner=services.runner,
+        identity=identity,
+        hasher=hasher,
+        totp=totp,
+        audit=build_audit(services),
+        webservice_secrets=webservice_box(settings),
+        csrf_key=session_key,
+        public_base_url=settings.public_base_url,
+        upload_max_bytes=settings.upload_max_bytes,
+        database=(
+            "postgresql"
+            if settings.is_postgres()
+            else ("sqlite" if settings.is_sqlite() else "memoria")
+        ),
+        royalties=services.royalties,
+    )

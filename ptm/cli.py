@@ -21,14 +21,13 @@ def _audit(argv: Sequence[str]) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from api.context import build_context  # noqa: PLC0415
-    from ptm.bootstrap import build_services  # noqa: PLC0415
+    from ptm.bootstrap import build_api_context, build_services  # noqa: PLC0415
     from ptm.demo import DEMO_USERS, seed_demo  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
     services = build_services(settings)
-    ctx = build_context(services)
+    ctx = build_api_context(services)
     demo = seed_demo(services.ledger, ctx.identity, ctx.hasher.hash)
     services.runner.catch_up()
     print(f"Datos de demostración listos en {settings.database_url}")
@@ -44,10 +43,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_create_admin(args: argparse.Namespace) -> int:
     import getpass  # noqa: PLC0415
 
-    from api.context import build_context  # noqa: PLC0415
     from api.security import check_password_policy  # noqa: PLC0415
     from kernel.errors import DuplicateError, LedgerError  # noqa: PLC0415
-    from ptm.bootstrap import build_services  # noqa: PLC0415
+    from ptm.bootstrap import build_api_context, build_services  # noqa: PLC0415
     from ptm.demo import AGENCY_NIT  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
 
@@ -57,7 +55,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
         else getpass.getpass("Contraseña del administrador: ")
     )
     services = build_services(Settings())
-    ctx = build_context(services)
+    ctx = build_api_context(services)
     ledger = services.ledger
     try:
         check_password_policy(password, username=args.username, email=args.email)
@@ -127,7 +125,9 @@ def cmd_projections(args: argparse.Namespace) -> int:
         # The projection worker also expires overdue purchases (it runs in every set-up).
         from ptm import sweeper  # noqa: PLC0415
 
-        sweep = threading.Thread(target=sweeper.run_forever, args=(services, stop), daemon=True)
+        sweep = threading.Thread(
+            target=sweeper.run_forever, args=(services.ledger, services.engine, stop), daemon=True
+        )
         sweep.start()
         print("Proyecciones en marcha (Ctrl+C para detener)", flush=True)
         runner.run_forever(stop)
@@ -170,6 +170,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     import signal  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
+    from adapters.storage.recorder import recorder_of  # noqa: PLC0415
     from notifications.worker import permanent_failures  # noqa: PLC0415
     from ptm.bootstrap import build_ledger, build_notifier  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
@@ -181,7 +182,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
         if args.action == "once":
             print(worker.run_once())
         elif args.action == "failures":
-            for row in permanent_failures(ledger.recorder.outbox.all()):  # type: ignore[attr-defined]
+            for row in permanent_failures(recorder_of(ledger).outbox.all()):
                 print(f"{row.key}  {row.channel}  {row.recipient}  {row.last_error}")
         else:
             stop = threading.Event()

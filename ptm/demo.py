@@ -11,7 +11,7 @@ from uuid import UUID
 
 from kernel.errors import DuplicateError
 from ledger.application import Ledger
-from ledger.identity_service import Identity
+from ledger.usecases.identity import Identity
 from ledger.values import nit_check_digit
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kernel.commands import Clock, utc_now
 from ptm.settings import Settings, eventsourcing_env
-from royalties.application import Clock, RoyaltiesApp, utc_now
+from royalties.application import RoyaltiesApp
 
 SQLITE_SUFFIX = "-royalties"
 #: Connections kept open on PostgreSQL: few analysts, short commands.

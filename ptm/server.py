@@ -16,10 +16,15 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.app import create_app
-from api.context import ApiContext, build_context
-from audit.service import AuditService
+from api.context import ApiContext
 from ptm import sweeper
-from ptm.bootstrap import Services, build_notifier, build_services
+from ptm.bootstrap import (
+    Services,
+    build_api_context,
+    build_audit,
+    build_notifier,
+    build_services,
+)
 from ptm.demo import seed_demo
 from ptm.settings import Settings
 
@@ -39,11 +44,15 @@ class BackgroundWorkers:
         targets: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
             ("ptm-projections", self.services.runner.run_forever, (self.stop,)),
             ("ptm-notifications", notifier.run_forever, (self.stop, 0.5)),
-            ("ptm-expiry", sweeper.run_forever, (self.services, self.stop)),
+            (
+                "ptm-expiry",
+                sweeper.run_forever,
+                (self.services.ledger, self.services.engine, self.stop),
+            ),
         ]
         interval = self.services.settings.audit_sign_interval_s
         if interval:
-            signer = AuditService.from_services(self.services).periodic_signer(interval)
+            signer = build_audit(self.services).periodic_signer(interval)
             targets.append(("ptm-audit-signer", signer.run_forever, (self.stop,)))
         for name, target, args in targets:
             t = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -59,7 +68,7 @@ class BackgroundWorkers:
 def build_api(settings: Settings, *, embedded_workers: bool) -> tuple[FastAPI, ApiContext]:
     """The app on the configured persistence; optionally with in-process workers."""
     services = build_services(settings, create_table=False, migrate=False)
-    ctx = build_context(services)
+    ctx = build_api_context(services)
     workers = BackgroundWorkers(services) if embedded_workers else None
 
     @asynccontextmanager
@@ -109,7 +118,7 @@ def serve(*, host: str, port: int, workers: int, demo: bool, quiet: bool = False
         return 2
     services = build_services(settings)  # event tables and read-model migrations, once
     if demo:
-        ctx = build_context(services)
+        ctx = build_api_context(services)
         seed_demo(services.ledger, ctx.identity, ctx.hasher.hash)
         services.runner.catch_up()
     services.close()

@@ -9,21 +9,22 @@ import logging
 import threading
 from uuid import UUID
 
+from sqlalchemy import Engine
+
 from kernel.errors import LedgerError
 from ledger.application import Ledger
 from projections.queries import overdue_purchases
-from ptm.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
 
 
-def sweep_once(services: Services) -> int:
-    """Expire the overdue purchases found now; returns how many it expired."""
-    ledger: Ledger = services.ledger
+def sweep_once(ledger: Ledger, engine: Engine) -> int:
+    """Expire the overdue purchases found now in the read models of ``engine``; returns
+    how many it expired."""
     expired = 0
-    for pid in overdue_purchases(services.engine, ledger.clock(), limit=BATCH):
+    for pid in overdue_purchases(engine, ledger.clock(), limit=BATCH):
         try:
             if ledger.expire_purchase(purchase_id=UUID(pid), actor="sweeper"):
                 expired += 1
@@ -32,11 +33,13 @@ def sweep_once(services: Services) -> int:
     return expired
 
 
-def run_forever(services: Services, stop: threading.Event, every_s: float = 30.0) -> None:
+def run_forever(
+    ledger: Ledger, engine: Engine, stop: threading.Event, every_s: float = 30.0
+) -> None:
     """Sweep every ``every_s`` seconds until ``stop`` is set."""
     while not stop.wait(every_s):
         try:
-            n = sweep_once(services)
+            n = sweep_once(ledger, engine)
             if n:
                 log.info("expired %d overdue purchase(s)", n)
         except Exception:  # the database may be down; the next sweep tries again

@@ -54,3 +54,10 @@ def test_demo_statement_and_projection_status(tmp_path: Path) -> None:
     assert out.returncode == 0 and "balances" in out.stdout and "atraso 0" in out.stdout
     out = ptm(tmp_path, "projections", "rebuild", "custody")
     assert out.returncode == 0, out.stderr
+
+
+def test_bench_help_prints_usage_without_running(tmp_path: Path) -> None:
+    out = ptm(tmp_path, "bench", "--help")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage: ptm bench") and "--quick" in out.stdout
+    assert out.stderr == ""  # each benchmark script announces itself on stderr ("$ ...")

@@ -1,4 +1,4 @@
-"""The TXT balance statement (DOMAIN.md §5): generation, the seller's edits, refusals."""
+"""The TXT balance statement (docs/domain.md §5.1): generation, the seller's edits, refusals."""
 
 from __future__ import annotations
 
