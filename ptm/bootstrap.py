@@ -90,12 +90,19 @@ def build_services(
     """Ledger, read-model engine (migrated to head) and projection runner."""
     ledger = build_ledger(settings, clock=clock, create_table=create_table)
     engine = make_engine(settings.database_url)
-    if migrate:
-        upgrade(engine)
-    runner = ProjectionRunner(
-        ledger.recorder, ledger.mapper, engine, page_size=settings.projection_page_size
-    )
-    royalties = build_royalties(settings, clock=clock, create_table=create_table)
+    try:
+        if migrate:
+            upgrade(engine)
+        runner = ProjectionRunner(
+            ledger.recorder, ledger.mapper, engine, page_size=settings.projection_page_size
+        )
+        royalties = build_royalties(settings, clock=clock, create_table=create_table)
+    except BaseException:
+        # Half-built services hold connection pools: a caller that retries (a worker
+        # waiting for the database) must not pile them up.
+        engine.dispose()
+        ledger.close()
+        raise
     return Services(
         settings=settings, ledger=ledger, engine=engine, runner=runner, royalties=royalties
     )

@@ -4,9 +4,38 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: How long a worker keeps trying to reach the database when it starts.
+WORKER_START_WAIT_S = 60.0
+
+
+def _when_database_answers(build: Callable[[], T], *, what: str) -> T:
+    """``build()``, retried while the database does not answer (a worker restarted during
+    a database restart must wait for it, not exit), for at most WORKER_START_WAIT_S."""
+    import sqlalchemy.exc  # noqa: PLC0415
+    from eventsourcing.persistence import OperationalError  # noqa: PLC0415
+
+    deadline = time.monotonic() + WORKER_START_WAIT_S
+    pause = 0.25
+    while True:
+        try:
+            return build()
+        except (OperationalError, sqlalchemy.exc.OperationalError) as e:
+            if time.monotonic() + pause > deadline:
+                raise
+            logging.getLogger("ptm").warning(
+                "%s: la base de datos no responde (%s); reintento en %.2f s", what, e, pause
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def _royalties(argv: Sequence[str]) -> int:
@@ -107,7 +136,10 @@ def cmd_projections(args: argparse.Namespace) -> int:
     from ptm.bootstrap import build_services  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
 
-    services = build_services(Settings(), create_table=args.action != "run")
+    settings = Settings()
+    services = _when_database_answers(
+        lambda: build_services(settings, create_table=args.action != "run"), what="proyecciones"
+    )
     runner = services.runner
     try:
         if args.action == "status":
@@ -176,7 +208,9 @@ def cmd_notify(args: argparse.Namespace) -> int:
     from ptm.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
-    ledger = build_ledger(settings, create_table=False)
+    ledger = _when_database_answers(
+        lambda: build_ledger(settings, create_table=False), what="notificaciones"
+    )
     worker = build_notifier(settings, ledger)
     try:
         if args.action == "once":

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from eventsourcing.persistence import OperationalError
+
+from ptm import cli
 from ptm.demo import OPERATOR_NIT
 
 
@@ -61,3 +65,34 @@ def test_bench_help_prints_usage_without_running(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("usage: ptm bench") and "--quick" in out.stdout
     assert out.stderr == ""  # each benchmark script announces itself on stderr ("$ ...")
+
+
+def test_a_worker_waits_for_the_database_when_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker restarted while PostgreSQL restarts keeps trying, then gives up loudly."""
+    slept: list[float] = []
+    monkeypatch.setattr(cli.time, "sleep", slept.append)
+    attempts: list[int] = []
+
+    def build() -> str:
+        attempts.append(1)
+        if len(attempts) < 4:
+            raise OperationalError("couldn't get a connection after 2.00 sec")
+        return "built"
+
+    assert cli._when_database_answers(build, what="prueba") == "built"
+    assert len(attempts) == 4
+    assert slept == [0.25, 0.5, 1.0]
+
+    monkeypatch.setattr(cli, "WORKER_START_WAIT_S", 0.0)
+
+    def never() -> str:
+        raise OperationalError("down")
+
+    with pytest.raises(OperationalError, match="down"):
+        cli._when_database_answers(never, what="prueba")
+
+    def broken() -> str:
+        raise ValueError("not a database outage")
+
+    with pytest.raises(ValueError, match="outage"):  # other errors are not retried
+        cli._when_database_answers(broken, what="prueba")
