@@ -112,7 +112,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from adapters.storage.recorder import recorder_of  # noqa: E402
 from api.security import PasswordHasher, ScryptParams  # noqa: E402
-from ledger.application import Ledger, utc_now  # noqa: E402
+from kernel.commands import utc_now  # noqa: E402
+from ledger.application import Ledger  # noqa: E402
 from ledger.purchase import CONFIRMED, DRAFT, EXPIRED, LOCKED, PENDING, Purchase  # noqa: E402
 from ledger.values import today_in_colombia  # noqa: E402
 from notifications.outbox import SENT, OutboxRow  # noqa: E402

@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,19 +38,12 @@ from ledger.purchase import CONFIRMED  # noqa: E402
 from ledger.usecases.identity import Identity  # noqa: E402
 from ptm.bootstrap import build_services  # noqa: E402
 from ptm.settings import Settings  # noqa: E402
+from testkit.net import free_port  # noqa: E402
 from testkit.world import make_world  # noqa: E402
 
 DEFAULT_URL = os.environ.get("PTM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "Clave-De-Benchmark-Larga"
 STEPS = ("create", "lines", "submit", "validate")
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
 
 
 def percentile(xs: list[float], q: float) -> float:

@@ -11,9 +11,12 @@ same way:
 3. Every changed aggregate, the key's record and the queued messages are saved in one
    atomic write, so either all of them exist or none does.
 4. If another writer got there first (a version conflict on any of them), the unit is
-   thrown away and the body runs again on the new state, a bounded number of times. A
-   conflict with nothing changed in the store (no other writer) is not a race: it is
-   raised as it is.
+   thrown away and the body runs again on the new state, a bounded number of times.
+
+Two applications use it with their own policy, kept from before they shared it: the
+ledger retries the library's integrity and record-conflict errors whatever caused them;
+the royalties cases retry any persistence error, but only when another writer really
+changed the case (otherwise it is raised as it is).
 
 Writers of the same keys (an origin code, say) can be serialised first with a
 :class:`~kernel.locks.Locker`, so conflicts stay rare even on a hot key.
@@ -48,13 +51,16 @@ from kernel.idempotency import (
 )
 from kernel.locks import KeyedLocks, Locker
 
+#: What a save raises when another writer got there first.
+CONFLICTS: tuple[type[Exception], ...] = (IntegrityError, RecordConflictError)
+
 A = TypeVar("A", bound=Aggregate)
 U = TypeVar("U", bound="Unit")
 
 Clock = Callable[[], datetime]
 Outcome = dict[str, Any]
 
-MAX_RETRIES = 100
+MAX_ATTEMPTS = 100
 """Upper bound of the attempts any runner may be configured with."""
 
 
@@ -122,10 +128,15 @@ class Unit:
 class CommandRunner(Generic[U]):
     """Runs command bodies for one application (see the module's docstring).
 
+    ``retry_on``: what a failed save may raise to be run again (a version conflict).
+    ``only_when_changed``: retry only if one of the unit's aggregates has another version
+    in the store than it was loaded with (a collision), else raise the error as it is.
     ``record_failures``: whether a body may end in :class:`Failure` and the key's record
     then keeps the error too (the record's outcome is ``{"ok": …}`` or ``{"error": …}``).
     Without it the record keeps the outcome itself, and only accepted commands are
     remembered (the royalties cases, whose records were always written that way).
+    ``track_positions``: remember the log position of this thread's last write or replay
+    (:meth:`last_position`, read-your-writes over HTTP).
     """
 
     def __init__(
@@ -138,9 +149,12 @@ class CommandRunner(Generic[U]):
         max_attempts: int = 10,
         exhausted: Callable[[str, UUID | None], LedgerError] | None = None,
         key_error: type[ValidationError] = ValidationError,
+        retry_on: tuple[type[Exception], ...] = CONFLICTS,
+        only_when_changed: bool = False,
         record_failures: bool = True,
+        track_positions: bool = True,
     ) -> None:
-        assert 1 <= max_attempts <= MAX_RETRIES
+        assert 1 <= max_attempts <= MAX_ATTEMPTS
         self.app = app
         self.unit_type = unit_type
         self.clock = clock
@@ -148,7 +162,10 @@ class CommandRunner(Generic[U]):
         self.max_attempts = max_attempts
         self._exhausted = exhausted or (lambda command, _id: ConcurrencyError(command=command))
         self._key_error = key_error
+        self._retry_on = retry_on
+        self._only_when_changed = only_when_changed
         self._record_failures = record_failures
+        self._track_positions = track_positions
         self._local = threading.local()
         self.conflicts = 0  # retried version conflicts, for benchmarks
 
@@ -203,16 +220,17 @@ class CommandRunner(Generic[U]):
                             if unit.outbox
                             else self.app.save(*to_save)
                         )
-                        self._local.position = max(r.notification.id for r in saved)
-                except (IntegrityError, RecordConflictError):
+                        if self._track_positions:
+                            self._local.position = max(r.notification.id for r in saved)
+                except self._retry_on:
+                    self.conflicts += 1
                     if idempotency_key is not None:
                         replay = self._replay(scope, idempotency_key, request_print)
                         if replay is not None:
                             return replay  # the same request, sent twice at once, won elsewhere
-                    if not self._changed_since(bases):
-                        raise  # nobody else wrote: not a race
+                    if self._only_when_changed and not self._changed_since(bases):
+                        raise  # nobody else wrote: not a collision
                     # Someone else wrote first; the cache fast-forwards on the next load.
-                    self.conflicts += 1
                     continue
             if error is not None:
                 raise error
@@ -229,7 +247,8 @@ class CommandRunner(Generic[U]):
         return {"error": error.as_dict()} if error else {"ok": result}
 
     def _replay(self, scope: str, key: str, request_print: str) -> Outcome | None:
-        self._local.position = int(self.app.recorder.max_notification_id() or 0)
+        if self._track_positions:
+            self._local.position = int(self.app.recorder.max_notification_id() or 0)
         try:
             rec: Aggregate = self.app.repository.get(idempotency_record_id(scope, key))
         except AggregateNotFoundError:
@@ -248,7 +267,7 @@ class CommandRunner(Generic[U]):
         for aggregate_id, base in bases.items():
             stored: int
             try:
-                stored = self.app.repository.get(aggregate_id).version
+                stored = self.app.repository.get(aggregate_id, deepcopy_from_cache=False).version
             except AggregateNotFoundError:
                 stored = 0
             if stored != base:
@@ -257,6 +276,7 @@ class CommandRunner(Generic[U]):
 
 
 __all__ = [
+    "CONFLICTS",
     "Clock",
     "CommandRunner",
     "Failure",

@@ -11,16 +11,11 @@ hot code.
 
 from __future__ import annotations
 
-from kernel.commands import Clock, utc_now
-from kernel.errors import ConflictError
 from ledger.usecases.acceptance import AcceptanceCases
-from ledger.usecases.base import LedgerConfig, LedgerUnit
+from ledger.usecases.base import LedgerConfig
 from ledger.usecases.notices import NoticeCases
 from ledger.usecases.registry import RegistryCases
 from ledger.usecases.seller_channels import SellerChannelCases
-
-#: The unit of work of a ledger command (the kernel's unit, with its messages).
-Unit = LedgerUnit
 
 
 class Ledger(RegistryCases, SellerChannelCases, AcceptanceCases, NoticeCases):
@@ -31,4 +26,4 @@ class Ledger(RegistryCases, SellerChannelCases, AcceptanceCases, NoticeCases):
     name = "PTMLedger"
 
 
-__all__ = ["Clock", "ConflictError", "Ledger", "LedgerConfig", "Unit", "utc_now"]
+__all__ = ["Ledger", "LedgerConfig"]

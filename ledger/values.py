@@ -11,7 +11,7 @@ import csv
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
@@ -408,10 +408,3 @@ def normalise_name(value: str) -> str:
     text = unicodedata.normalize("NFKD", value)
     text = "".join(c for c in text if not unicodedata.combining(c))
     return re.sub(r"[^A-Z0-9]", "", text.upper())
-
-
-def utc(dt: datetime) -> datetime:
-    """Assert a timezone-aware instant and express it in UTC."""
-    if dt.tzinfo is None:
-        raise ValueError("naive datetime")
-    return dt.astimezone(UTC)

@@ -92,17 +92,6 @@ def purchases_of(
     return page
 
 
-def purchase_row(engine: Engine, purchase_id: str) -> dict[str, Any] | None:
-    """One purchase as projected."""
-    with engine.connect() as conn:
-        r = conn.execute(select(t.purchases).where(t.purchases.c.id == purchase_id)).first()
-    if r is None:
-        return None
-    row = dict(r._mapping)
-    row["lines"] = json.loads(row["lines"])
-    return row
-
-
 def overdue_purchases(engine: Engine, now: Any, limit: int = 100) -> list[str]:
     """Pending purchases whose reservation TTL has passed (for the expiry sweeper)."""
     p = t.purchases.c

@@ -35,7 +35,6 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from projections import tables as t
-from projections.bulk import upsert
 from projections.documents import Item
 from projections.readmodel import ReadModel
 from projections.stored import (
@@ -369,15 +368,3 @@ class ProjectionRunner:
         th = threading.Thread(target=listen, name="ptm-projections-listen", daemon=True)
         th.start()
         return th
-
-
-def ensure_tracking_rows(engine: Engine, names: Sequence[str]) -> None:
-    """Create zero tracking rows so runners only ever update them."""
-    now = datetime.now(tz=UTC)
-    with engine.begin() as conn:
-        existing = {r.name for r in conn.execute(select(t.tracking.c.name))}
-        upsert(
-            conn,
-            t.tracking,
-            [{"name": n, "position": 0, "updated_at": now} for n in names if n not in existing],
-        )

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tqdm import tqdm
 
 from audit import export, signing
-from audit.chain import AuditedRecorder, AuditStore, Digest
+from audit.chain import AuditStore, Digest
 from audit.errors import ChainIntegrityError
 from audit.replay import ReplayResult
 from audit.service import AuditService
@@ -174,23 +174,11 @@ def _service(*, writes: bool = False) -> Iterator[AuditService]:
 
 @contextlib.contextmanager
 def _store_only() -> Iterator[AuditStore]:
-    """Read access to the stored rows, nothing else: no secrets, no cipher key, no
-    read-model migration — what an auditor with a read-only database user has."""
-    from eventsourcing.persistence import InfrastructureFactory  # noqa: PLC0415
-    from eventsourcing.utils import Environment  # noqa: PLC0415
+    """Read access to the stored rows, nothing else (see ``open_audit_store``)."""
+    from ptm.bootstrap import open_audit_store  # noqa: PLC0415 - only when needed
 
-    from ledger.application import Ledger  # noqa: PLC0415
-    from ptm.settings import eventsourcing_env  # noqa: PLC0415
-
-    env = eventsourcing_env(Settings(), create_table=False)
-    factory = InfrastructureFactory.construct(Environment(Ledger.name, env))
-    try:
-        recorder = factory.application_recorder()
-        if not isinstance(recorder, AuditedRecorder):
-            raise LedgerError("El registrador configurado no tiene cadena de auditoría.")
-        yield recorder.audit
-    finally:
-        factory.close()
+    with open_audit_store(Settings()) as store:
+        yield store
 
 
 def _load_keys(paths: Sequence[Path]) -> list[Ed25519PublicKey]:

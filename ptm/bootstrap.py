@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
 from sqlalchemy import Engine
 
 from adapters.crypto import SecretBox
 from adapters.db import make_engine, upgrade
-from audit.chain import AuditedRecorder
+from audit.chain import AuditedRecorder, AuditStore
 from audit.service import AuditService
+from kernel.commands import Clock, utc_now
+from kernel.errors import LedgerError
 from kernel.locks import ChainedLocker, KeyedLocks, Locker
-from ledger.application import Clock, Ledger, LedgerConfig, utc_now
+from ledger.application import Ledger, LedgerConfig
 from ledger.purchase import CodePolicy
 from notifications.envelope import Attachment
-from notifications.outbox import OutboxRow
+from notifications.outbox import OutboxRow, OutboxStore
 from notifications.webhooks import HttpWebhookSender
 from notifications.wiring import build_senders, build_worker
 from notifications.worker import OutboxWorker
@@ -122,6 +127,37 @@ def build_audit(services: Services) -> AuditService:
         engine=services.engine,
         runner=services.runner,
     )
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Run the read-model migrations of the configured database up to ``revision``."""
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine, revision)
+    finally:
+        engine.dispose()
+
+
+def outbox_of(ledger: Ledger) -> OutboxStore:
+    """The outbox rows the ledger's recorder writes with its events."""
+    from adapters.storage.recorder import recorder_of  # noqa: PLC0415
+
+    return recorder_of(ledger).outbox
+
+
+@contextlib.contextmanager
+def open_audit_store(settings: Settings) -> Iterator[AuditStore]:
+    """Read access to the stored rows and the chain, nothing else: no secrets, no cipher
+    key, no read-model migration — what an auditor with a read-only database user has."""
+    env = eventsourcing_env(settings, create_table=False)
+    factory = InfrastructureFactory.construct(Environment(Ledger.name, env))
+    try:
+        recorder = factory.application_recorder()
+        if not isinstance(recorder, AuditedRecorder):
+            raise LedgerError("El registrador configurado no tiene cadena de auditoría.")
+        yield recorder.audit
+    finally:
+        factory.close()
 
 
 def statement_attachments(ledger: Ledger) -> Callable[[OutboxRow], list[Attachment]]:

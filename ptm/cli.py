@@ -118,11 +118,11 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from adapters.db import make_engine, upgrade  # noqa: PLC0415
+    from ptm.bootstrap import migrate  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
-    upgrade(make_engine(settings.database_url), args.revision)
+    migrate(settings, args.revision)
     print(f"Tablas de lectura al día ({args.revision}) en {settings.database_url}")
     return 0
 
@@ -202,9 +202,8 @@ def cmd_notify(args: argparse.Namespace) -> int:
     import signal  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
-    from adapters.storage.recorder import recorder_of  # noqa: PLC0415
     from notifications.worker import permanent_failures  # noqa: PLC0415
-    from ptm.bootstrap import build_ledger, build_notifier  # noqa: PLC0415
+    from ptm.bootstrap import build_ledger, build_notifier, outbox_of  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
@@ -216,7 +215,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
         if args.action == "once":
             print(worker.run_once())
         elif args.action == "failures":
-            for row in permanent_failures(recorder_of(ledger).outbox.all()):
+            for row in permanent_failures(outbox_of(ledger).all()):
                 print(f"{row.key}  {row.channel}  {row.recipient}  {row.last_error}")
         else:
             stop = threading.Event()

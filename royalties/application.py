@@ -22,7 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, EventSourcingError
 
 from kernel.commands import Clock, CommandRunner, Outcome, Unit, utc_now
 from royalties.annex import annex_bytes
@@ -75,8 +75,13 @@ class RoyaltiesApp(Application[UUID]):
             max_attempts=MAX_ATTEMPTS,
             exhausted=lambda _command, case: CaseChangedError(field="case_id", case=case),
             key_error=RoyaltiesInputError,
-            # Only accepted commands are remembered, each record keeping its outcome.
+            # As before the runner was shared: any persistence error of a save is run again
+            # if another writer changed the case (else it is raised); only accepted
+            # commands are remembered, each record keeping its outcome; no positions.
+            retry_on=(EventSourcingError,),
+            only_when_changed=True,
             record_failures=False,
+            track_positions=False,
         )
 
     # --- commands ----------------------------------------------------------------------

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+
+from testkit.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
@@ -143,13 +144,6 @@ def _env(work: Path, venv: Path) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_the_wheel_holds_every_file_of_the_checkout(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
@@ -220,7 +214,7 @@ def test_db_upgrade_and_serve_from_an_empty_folder(venv: Path, tmp_path: Path) -
     assert tables >= READ_MODEL_TABLES, tables
     assert version == "0001"
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(

@@ -1,3 +1,4 @@
-"""Persistence adapters: the eventsourcing recorders of PTM Ledger for in-memory,
-SQLite and PostgreSQL, each extended with a transactional outbox written in the same
-transaction as the events, and (SQLite) a polling subscription."""
+"""Persistence adapters: the eventsourcing recorders of PTM Ledger for in-memory, SQLite
+and PostgreSQL. Each writes the outbox rows and the audit-chain links in the same
+transaction as the events, and implements :class:`adapters.storage.recorder.PtmRecorder`;
+SQLite adds a polling subscription, PostgreSQL cross-process advisory locks."""

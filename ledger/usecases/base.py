@@ -47,12 +47,12 @@ class LedgerConfig:
     code_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     policy: CodePolicy = field(default_factory=CodePolicy)
     statement_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    max_retries: int = 10
+    #: Runs of a command whose save collides with another writer's, before giving up.
+    max_attempts: int = 10
     snapshot_interval: int = 200
 
     def __post_init__(self) -> None:
         assert len(self.code_key) >= 16, "code HMAC key shorter than 128 bits"
-        assert 1 <= self.max_retries <= 100
         assert self.snapshot_interval >= 10
 
 
@@ -116,6 +116,7 @@ class LedgerBase(Application[UUID]):
         super().__init__(env)
         if not isinstance(self.recorder, RecordsMessages):
             # The library's own recorders would silently drop the messages.
+            self.close()
             raise TypeError(
                 "the ledger needs a recorder that stores outbox messages with its events "
                 "(PERSISTENCE_MODULE of the project's storage adapters)"
@@ -125,7 +126,7 @@ class LedgerBase(Application[UUID]):
             unit_type=LedgerUnit,
             clock=lambda: self.clock(),  # noqa: PLW0108 - tests swap self.clock
             locker=locker,
-            max_attempts=self.config.max_retries,
+            max_attempts=self.config.max_attempts,
         )
 
     @property
@@ -192,4 +193,4 @@ class LedgerBase(Application[UUID]):
         return uuid4()
 
 
-__all__ = ["Clock", "Failure", "LedgerBase", "LedgerConfig", "LedgerUnit", "utc_now"]
+__all__ = ["LedgerBase", "LedgerConfig", "LedgerUnit", "RecordsMessages"]

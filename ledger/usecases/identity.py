@@ -39,8 +39,7 @@ from ledger.identity import (
 )
 from ledger.messages import EMAIL, SMS
 from ledger.registry import Organisation
-from ledger.usecases.base import LedgerBase as Ledger
-from ledger.usecases.base import LedgerUnit as Unit
+from ledger.usecases.base import LedgerBase, LedgerUnit
 
 LOGIN_CODE_DIGITS = 6
 _USERNAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789._@-")
@@ -74,7 +73,7 @@ def _mask_mobile(mobile: str) -> str:
 class Identity:
     """Users, login attempts with a second factor, and bearer sessions."""
 
-    def __init__(self, ledger: Ledger, credentials: Credentials, *, session_key: bytes) -> None:
+    def __init__(self, ledger: LedgerBase, credentials: Credentials, *, session_key: bytes) -> None:
         assert len(session_key) >= 16
         self.ledger = ledger
         self.credentials = credentials
@@ -121,7 +120,7 @@ class Identity:
             "mobile": v.parse_mobile(mobile),
         }
 
-        def body(u: Unit) -> dict[str, Any]:
+        def body(u: LedgerUnit) -> dict[str, Any]:
             try:
                 org = u.get(Organisation, organisation_id)
             except NotFoundError:
@@ -165,7 +164,7 @@ class Identity:
     def change_password(self, *, user: UUID, password_hash: str, actor: str) -> None:
         """Set a new password hash (the edge checked the policy)."""
 
-        def body(u: Unit) -> dict[str, Any]:
+        def body(u: LedgerUnit) -> dict[str, Any]:
             u.get(User, user).change_password(password_hash=password_hash, now=u.now)
             return {}
 
@@ -183,7 +182,7 @@ class Identity:
         """Check the password; open a second-factor attempt. Errors never tell which part failed."""
         uid = user_id(str(username))
 
-        def body(u: Unit) -> dict[str, Any] | Any:
+        def body(u: LedgerUnit) -> dict[str, Any] | Any:
             try:
                 user = u.get(User, uid)
             except NotFoundError:
@@ -211,7 +210,7 @@ class Identity:
         if channel not in ("email", "sms"):
             raise ValidationError("Canal: email o sms.", field="channel", code="invalid_channel")
 
-        def body(u: Unit) -> dict[str, Any]:
+        def body(u: LedgerUnit) -> dict[str, Any]:
             attempt = self._attempt(u, attempt_id)
             user = u.get(User, attempt.user_id)
             user.check_not_locked(u.now)
@@ -261,7 +260,7 @@ class Identity:
             body=body,
         )
 
-    def _attempt(self, u: Unit, attempt_id: UUID) -> LoginAttempt:
+    def _attempt(self, u: LedgerUnit, attempt_id: UUID) -> LoginAttempt:
         try:
             return u.get(LoginAttempt, attempt_id)
         except NotFoundError:
@@ -288,7 +287,7 @@ class Identity:
         token = generate_token(32)
         token_hash = keyed_hash(self.session_key, "session", token)
 
-        def body(u: Unit) -> dict[str, Any] | Any:
+        def body(u: LedgerUnit) -> dict[str, Any] | Any:
             attempt = self._attempt(u, attempt_id)
             attempt.check_open(u.now)
             user = u.get(User, attempt.user_id)
@@ -370,7 +369,7 @@ class Identity:
         """Revoke the session of a bearer token."""
         sess = self.authenticate(token)
 
-        def body(u: Unit) -> dict[str, Any]:
+        def body(u: LedgerUnit) -> dict[str, Any]:
             u.get(Session, sess.id).revoke(now=u.now)
             return {}
 
@@ -387,7 +386,7 @@ class Identity:
     def start_totp_enrolment(self, *, user: UUID, sealed_secret: str) -> None:
         """Keep a new sealed secret pending until confirmed."""
 
-        def body(u: Unit) -> dict[str, Any]:
+        def body(u: LedgerUnit) -> dict[str, Any]:
             u.get(User, user).start_totp_enrolment(sealed_secret=sealed_secret, now=u.now)
             return {}
 
@@ -398,7 +397,7 @@ class Identity:
     def confirm_totp(self, *, user: UUID, code: str) -> None:
         """Enable the pending secret once the app shows a valid code."""
 
-        def body(u: Unit) -> dict[str, Any]:
+        def body(u: LedgerUnit) -> dict[str, Any]:
             usr = u.get(User, user)
             if usr.totp_pending is None:
                 raise ValidationError(

@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from ledger import values as v
-from ledger.messages import EMAIL, SMS
+from ledger.messages import EMAIL, SMS, WEBHOOK
 from ledger.origin import OriginCode
 from ledger.purchase import Purchase
 from ledger.registry import Organisation
@@ -48,6 +48,59 @@ def access_params(
         "expires_at": format_local(access.expires_at),
         "sent_at": format_local(now),
     }
+
+
+def send_seller_link(
+    u: LedgerUnit,
+    p: Purchase,
+    buyer: Organisation,
+    seller: Organisation,
+    access: SellerAccess,
+    *,
+    url: str,
+) -> None:
+    """The one-time URL, by e-mail to the seller's address on record."""
+    u.send(
+        access,
+        channel=EMAIL,
+        recipient=seller.email,
+        template="seller_url",
+        params={**access_params(p, buyer, seller, access, u.now), "url": url},
+        secret_params=("url",),
+    )
+
+
+def send_ws_request(
+    u: LedgerUnit,
+    p: Purchase,
+    buyer: Organisation,
+    seller: Organisation,
+    access: SellerAccess,
+    *,
+    token: str,
+) -> None:
+    """The web-service token by e-mail, and the signed request to the seller's endpoint."""
+    assert seller.webservice_url, "checked by the use case"
+    common = access_params(p, buyer, seller, access, u.now)
+    u.send(
+        access,
+        channel=EMAIL,
+        recipient=seller.email,
+        template="ws_token",
+        params={**common, "token": token},
+        secret_params=("token",),
+    )
+    u.send(
+        access,
+        channel=WEBHOOK,
+        recipient=seller.webservice_url,
+        template="ws_request",
+        params={
+            **common,
+            "organisation_id": str(seller.id),
+            "expires_at_iso": access.expires_at.isoformat(),
+        },
+    )
 
 
 def send_acceptance_code(u: LedgerUnit, p: Purchase, code: str) -> None:

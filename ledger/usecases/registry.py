@@ -20,6 +20,21 @@ from ledger.registry import AGENCY, BUYER, OPERATOR, Organisation, organisation_
 from ledger.usecases.base import LedgerBase, LedgerUnit
 
 
+def _fields(
+    doc_type: str, doc_number: str, name: str, rucom: str | None, email: str, mobile: str
+) -> dict[str, Any]:
+    """An organisation's checked fields (document already parsed), in the order their
+    errors are reported."""
+    return {
+        "doc_type": doc_type,
+        "doc_number": doc_number,
+        "name": v.parse_name(name, field="name"),
+        "rucom": None if rucom is None else v.parse_rucom(rucom),
+        "email": v.parse_email(email),
+        "mobile": v.parse_mobile(mobile),
+    }
+
+
 class RegistryCases(LedgerBase):
     """Registering who may trade, and what they produced."""
 
@@ -35,14 +50,9 @@ class RegistryCases(LedgerBase):
         idempotency_key: str | None = None,
     ) -> UUID:
         """Register a trading company (comercializador) by NIT and RUCOM."""
-        fields = {
-            "doc_type": "NIT",
-            "doc_number": v.parse_nit(nit, field="document_number"),
-            "name": v.parse_name(name, field="name"),
-            "rucom": v.parse_rucom(rucom),
-            "email": v.parse_email(email),
-            "mobile": v.parse_mobile(mobile),
-        }
+        fields = _fields(
+            "NIT", v.parse_nit(nit, field="document_number"), name, rucom, email, mobile
+        )
         return self._register(BUYER, fields, [], actor, idempotency_key)
 
     def register_operator(
@@ -58,15 +68,7 @@ class RegistryCases(LedgerBase):
         idempotency_key: str | None = None,
     ) -> UUID:
         """Register an authorized mining operator with its expedientes and contacts."""
-        dtype, dnum = v.parse_document(doc_type, doc_number)
-        fields = {
-            "doc_type": dtype,
-            "doc_number": dnum,
-            "name": v.parse_name(name, field="name"),
-            "rucom": None,
-            "email": v.parse_email(email),
-            "mobile": v.parse_mobile(mobile),
-        }
+        fields = _fields(*v.parse_document(doc_type, doc_number), name, None, email, mobile)
         exps = [v.parse_expediente(e, field=f"expedientes[{i}]") for i, e in enumerate(expedientes)]
         return self._register(OPERATOR, fields, exps, actor, idempotency_key)
 
@@ -81,14 +83,9 @@ class RegistryCases(LedgerBase):
         idempotency_key: str | None = None,
     ) -> UUID:
         """Register the agency (ANM) whose staff are auditors, analysts and admins."""
-        fields = {
-            "doc_type": "NIT",
-            "doc_number": v.parse_nit(nit, field="document_number"),
-            "name": v.parse_name(name, field="name"),
-            "rucom": None,
-            "email": v.parse_email(email),
-            "mobile": v.parse_mobile(mobile),
-        }
+        fields = _fields(
+            "NIT", v.parse_nit(nit, field="document_number"), name, None, email, mobile
+        )
         return self._register(AGENCY, fields, [], actor, idempotency_key)
 
     def _register(

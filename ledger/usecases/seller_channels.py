@@ -23,7 +23,6 @@ from ledger.codes import (
     hashes_equal,
     keyed_hash,
 )
-from ledger.messages import EMAIL, WEBHOOK
 from ledger.purchase import Purchase
 from ledger.registry import Organisation
 from ledger.seller_access import URL_TTL, WS_TTL, SellerAccess, access_id
@@ -74,17 +73,8 @@ class SellerChannelCases(DraftCases):
             p, seller, buyer, access = self._new_access(
                 u, purchase_id, buyer_id, channel="url", token_hash=token_hash
             )
-            u.send(
-                access,
-                channel=EMAIL,
-                recipient=seller.email,
-                template="seller_url",
-                params={
-                    **notices.access_params(p, buyer, seller, access, u.now),
-                    "url": f"{base_url.rstrip('/')}/vendedor/{token}",
-                },
-                secret_params=("url",),
-            )
+            url = f"{base_url.rstrip('/')}/vendedor/{token}"
+            notices.send_seller_link(u, p, buyer, seller, access, url=url)
             return {"expires_at": access.expires_at, "sent_to": seller.email}
 
         return self.execute(
@@ -222,26 +212,7 @@ class SellerChannelCases(DraftCases):
                     field="channel",
                     code="seller_without_webservice",
                 )
-            common = notices.access_params(p, buyer, seller, access, u.now)
-            u.send(
-                access,
-                channel=EMAIL,
-                recipient=seller.email,
-                template="ws_token",
-                params={**common, "token": token},
-                secret_params=("token",),
-            )
-            u.send(
-                access,
-                channel=WEBHOOK,
-                recipient=seller.webservice_url,
-                template="ws_request",
-                params={
-                    **common,
-                    "organisation_id": str(seller.id),
-                    "expires_at_iso": access.expires_at.isoformat(),
-                },
-            )
+            notices.send_ws_request(u, p, buyer, seller, access, token=token)
             return {"expires_at": access.expires_at}
 
         return self.execute(

@@ -3,7 +3,6 @@ proxy, on the SQLite file or PostgreSQL backend, with a logged-in buyer."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,17 +15,12 @@ import uvicorn
 from api.app import create_app
 from api.context import ApiContext
 from ptm.bootstrap import Services
+from testkit.net import free_port
 from testkit.proxy import AckDroppingProxy
 from tests.api.conftest import PASSWORD, TEST_HASHER, outbox_code, wired_context
 from tests.helpers import World, make_world
 
 START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ThreadedUvicorn:
