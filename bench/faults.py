@@ -85,7 +85,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -122,6 +121,7 @@ from projections import tables as t  # noqa: E402
 from ptm.bootstrap import Services, build_api_context, build_ledger, build_services  # noqa: E402
 from ptm.settings import Settings  # noqa: E402
 from testkit.mailserver import CollectingHandler, Received, SmtpStandIn  # noqa: E402
+from testkit.net import free_port  # noqa: E402
 from testkit.proxy import AckDroppingProxy  # noqa: E402
 from testkit.readmodels import (  # noqa: E402
     assert_balances_match_aggregates,
@@ -162,12 +162,6 @@ OUTBOX_KEY = re.compile(r"^([0-9a-f-]{36}):(\d+)/")
 
 
 # --- small helpers ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def poll_until(condition: Callable[[], bool], *, timeout_s: float, every_s: float = 0.2) -> bool:

@@ -108,6 +108,10 @@ class OriginCode(Aggregate):
         """Available (unreserved) balance of a holder."""
         return self.available.get(str(holder_id), Decimal(0))
 
+    def has_reservation(self, purchase_id: UUID) -> bool:
+        """Whether the purchase holds a pending reservation on this code."""
+        return str(purchase_id) in self.reservations
+
     def reserved_by(self, holder_id: UUID) -> Decimal:
         """Quantity of a holder under pending reservations."""
         h = str(holder_id)

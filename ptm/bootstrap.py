@@ -129,7 +129,7 @@ def build_audit(services: Services) -> AuditService:
     )
 
 
-def migrate(settings: Settings, revision: str = "head") -> None:
+def migrate_read_models(settings: Settings, revision: str = "head") -> None:
     """Run the read-model migrations of the configured database up to ``revision``."""
     engine = make_engine(settings.database_url)
     try:

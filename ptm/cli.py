@@ -118,12 +118,15 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from ptm.bootstrap import migrate  # noqa: PLC0415
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    from ptm.bootstrap import migrate_read_models  # noqa: PLC0415
     from ptm.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
-    migrate(settings, args.revision)
-    print(f"Tablas de lectura al día ({args.revision}) en {settings.database_url}")
+    migrate_read_models(settings, args.revision)
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    print(f"Tablas de lectura al día ({args.revision}) en {shown}")
     return 0
 
 

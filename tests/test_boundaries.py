@@ -1,15 +1,18 @@
 """Dependencies point one way, and every package's imports are checked against it.
 
     kernel  ←  ledger, royalties  ←  audit, projections, notifications  ←  adapters
-            ←  api  ←  ptm (composition root: settings, bootstrap; entry points: CLI,
-                           server, workers)
+            ←  api  ←  ptm (composition root: settings, bootstrap, royalties_wiring;
+                           process entry points: cli, server, audit_cli; their parts)
 
 A package may import any package of an inner layer, and its own layer's neighbours only
 where :data:`SIDEWAYS` says so. Inside ``ptm/`` the composition root imports no entry
 point, and only the process entry points import the composition root
-(:data:`PTM_IMPORTERS`); only the composition root imports the adapters, and only it and
-the two processes that serve HTTP import the API. Neither the product nor ``bench/``
-imports ``tests/``. The kernel and the domains stay free of HTTP, SQL, SMTP and settings.
+(:data:`PTM_IMPORTERS`); only the composition root imports the adapters, and only
+bootstrap and the two processes that serve HTTP import the API (:data:`ONLY_IMPORTED_BY`);
+the settings library and the server each have one home (:data:`LIBRARY_HOMES`). Neither
+the product nor ``bench/`` imports ``tests/``. The kernel and the domains stay free of
+HTTP, SQL, SMTP and settings, and load no code by name. The last test plants a module
+breaking each rule and checks that it is reported.
 """
 
 from __future__ import annotations
@@ -98,8 +101,12 @@ ALLOWED_EVENTSOURCING = {
     "eventsourcing.persistence",
     "eventsourcing.utils",
 }
-#: Only the composition root reads settings or starts a server.
-FORBIDDEN_OUTSIDE_ROOT = {"pydantic_settings", "uvicorn"}
+#: Modules of the standard library that would reach the network or load code by name.
+FORBIDDEN_STDLIB_IN_DOMAIN = ("http", "urllib.request", "ssl", "ftplib", "xmlrpc")
+#: Where the settings library and the server live: nowhere else.
+LIBRARY_HOMES = {"pydantic_settings": {"ptm.settings"}, "uvicorn": {"ptm.server"}}
+
+Modules = dict[str, Path]
 
 
 def imports_of(path: Path) -> set[str]:
@@ -117,17 +124,46 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
+def loads_code_by_name(path: Path) -> bool:
+    """``importlib.import_module`` or ``__import__``: an import the rules cannot read."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "__import__":
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "import_module":
+            return True
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "importlib"
+            and any(a.name == "import_module" for a in node.names)
+        ):
+            return True
+    return False
+
+
 def module_name(path: Path) -> str:
     rel = path.relative_to(ROOT).with_suffix("")
     parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
     return ".".join(parts)
 
 
-def violations(package: str, files: list[Path]) -> list[str]:
-    """The imports of ``files`` (modules of ``package``) that break the layer rule."""
+def python_files(package: str) -> list[Path]:
+    return sorted(p for p in (ROOT / package).rglob("*.py") if ".venv" not in p.parts)
+
+
+def modules_of(*packages: str) -> Modules:
+    return {module_name(f): f for package in packages for f in python_files(package)}
+
+
+def reaches(name: str, target: str) -> bool:
+    return name == target or name.startswith(target + ".")
+
+
+def violations(package: str, modules: Modules) -> list[str]:
+    """The imports of ``modules`` (of ``package``) that break the layer rule."""
     mine = LAYER[package]
     bad = []
-    for f in files:
+    for module, f in modules.items():
         for name in imports_of(f):
             top = name.split(".")[0]
             if top not in IMPORTABLE or top == package:
@@ -137,12 +173,43 @@ def violations(package: str, files: list[Path]) -> list[str]:
                 theirs < mine or (theirs == mine and top in SIDEWAYS.get(package, set()))
             )
             if not ok:
-                bad.append(f"{f.relative_to(ROOT)} imports {name}")
-    return bad
+                bad.append(f"{module} imports {name}")
+    return sorted(bad)
 
 
-def python_files(package: str) -> list[Path]:
-    return sorted(p for p in (ROOT / package).rglob("*.py") if ".venv" not in p.parts)
+def ptm_violations(modules: Modules) -> list[str]:
+    """Imports between modules of ``ptm/`` that :data:`PTM_IMPORTERS` does not allow (the
+    package's ``__init__`` may import none of them)."""
+    bad = []
+    for importer, f in modules.items():
+        for name in imports_of(f):
+            for target, allowed in PTM_IMPORTERS.items():
+                if reaches(name, target) and importer != target and importer not in allowed:
+                    bad.append(f"{importer} imports {name}")
+    return sorted(bad)
+
+
+def wiring_violations(package: str, modules: Modules) -> list[str]:
+    """Imports of ``package`` by modules that :data:`ONLY_IMPORTED_BY` does not name."""
+    allowed = ONLY_IMPORTED_BY[package]
+    return sorted(
+        f"{module} imports {name}"
+        for module, f in modules.items()
+        if module.split(".")[0] != package and module not in allowed
+        for name in imports_of(f)
+        if reaches(name, package)
+    )
+
+
+def library_violations(modules: Modules) -> list[str]:
+    """The settings library or the server imported outside their one home."""
+    return sorted(
+        f"{module} imports {name}"
+        for module, f in modules.items()
+        for name in imports_of(f)
+        for library, homes in LIBRARY_HOMES.items()
+        if reaches(name, library) and module not in homes
+    )
 
 
 def test_every_top_level_package_has_a_place() -> None:
@@ -157,36 +224,24 @@ def test_every_top_level_package_has_a_place() -> None:
 
 @pytest.mark.parametrize("package", sorted(LAYER))
 def test_dependencies_point_inwards(package: str) -> None:
-    files = python_files(package)
-    assert files, f"{package} has no modules"
-    assert violations(package, files) == []
+    modules = modules_of(package)
+    assert modules, f"{package} has no modules"
+    assert violations(package, modules) == []
 
 
 def test_every_ptm_module_has_a_place_and_imports_only_what_it_may() -> None:
-    modules = {module_name(f): f for f in python_files("ptm") if f.name != "__init__.py"}
-    assert set(modules) == set(PTM_IMPORTERS), "a ptm module without a place in PTM_IMPORTERS"
-    bad = []
-    for importer, f in modules.items():
-        for name in imports_of(f):
-            for target, allowed in PTM_IMPORTERS.items():
-                reaches = name == target or name.startswith(target + ".")
-                if reaches and importer != target and importer not in allowed:
-                    bad.append(f"{importer} imports {name}")
-    assert bad == []
+    modules = modules_of("ptm")
+    assert set(modules) - {"ptm"} == set(PTM_IMPORTERS), "a ptm module without a place"
+    assert ptm_violations(modules) == []
 
 
 @pytest.mark.parametrize("package", sorted(ONLY_IMPORTED_BY))
 def test_the_adapters_and_the_api_are_imported_only_where_they_are_wired(package: str) -> None:
-    allowed = ONLY_IMPORTED_BY[package]
-    bad = [
-        f"{module_name(f)} imports {name}"
-        for other in LAYER
-        if other != package
-        for f in python_files(other)
-        for name in imports_of(f)
-        if name.split(".")[0] == package and module_name(f) not in allowed
-    ]
-    assert bad == []
+    assert wiring_violations(package, modules_of(*LAYER)) == []
+
+
+def test_settings_and_the_server_only_in_their_home() -> None:
+    assert library_violations(modules_of(*LAYER)) == []
 
 
 @pytest.mark.parametrize("package", sorted(OUTSIDE))
@@ -206,11 +261,15 @@ def test_domain_imports_no_edges(package: str) -> None:
     files = python_files(package)
     assert files, f"{package} has no modules"
     for f in files:
+        assert not loads_code_by_name(f), f"{f.relative_to(ROOT)} imports by name"
         for name in imports_of(f):
             top = name.split(".")[0]
             assert top not in FORBIDDEN_IN_DOMAIN, f"{f.relative_to(ROOT)} imports {name}"
+            assert not any(reaches(name, m) for m in FORBIDDEN_STDLIB_IN_DOMAIN), (
+                f"{f.relative_to(ROOT)} imports {name}"
+            )
             if top == "eventsourcing":
-                assert any(name == a or name.startswith(a + ".") for a in ALLOWED_EVENTSOURCING), (
+                assert any(reaches(name, a) for a in ALLOWED_EVENTSOURCING), (
                     f"{f.relative_to(ROOT)} imports {name}"
                 )
 
@@ -231,32 +290,55 @@ def test_the_domains_do_not_know_each_other() -> None:
                 assert name.split(".")[0] != b, f"{f.relative_to(ROOT)} imports {name}"
 
 
-@pytest.mark.parametrize("package", sorted(p for p in LAYER if p != "ptm"))
-def test_settings_and_servers_only_in_the_composition_root(package: str) -> None:
-    for f in python_files(package):
-        for name in imports_of(f):
-            assert name.split(".")[0] not in FORBIDDEN_OUTSIDE_ROOT, (
-                f"{f.relative_to(ROOT)} imports {name}"
-            )
+def plant(tmp_path: Path, name: str, source: str) -> Path:
+    f = tmp_path / f"{name}.py"
+    f.write_text(source, encoding="utf-8")
+    return f
 
 
-def test_the_checker_sees_a_violation() -> None:
-    """A planted module of the domain that reaches outwards is reported (so a pass means
-    something), and a sideways import only where it is allowed."""
-    planted = ROOT / "ledger" / "_planted_for_the_boundary_test.py"
-    planted.write_text(
-        "from ptm.bootstrap import Services\nimport api.context\nfrom kernel import errors\n",
-        encoding="utf-8",
+def test_the_checkers_report_what_they_exist_for(tmp_path: Path) -> None:
+    """Planted modules that break each rule are reported (so a pass means something)."""
+    outward = plant(
+        tmp_path, "a", "from ptm.bootstrap import Services\nimport api.context\nimport kernel\n"
     )
-    try:
-        found = violations("ledger", [planted])
-        sideways = violations("projections", [planted])  # audit → projections only
-    finally:
-        planted.unlink()
-    name = "ledger/_planted_for_the_boundary_test.py"
-    assert sorted(found) == [
-        f"{name} imports api.context",
-        f"{name} imports ptm.bootstrap",
-        f"{name} imports ptm.bootstrap.Services",
+    assert violations("ledger", {"ledger.x": outward}) == [
+        "ledger.x imports api.context",
+        "ledger.x imports ptm.bootstrap",
+        "ledger.x imports ptm.bootstrap.Services",
     ]
-    assert f"{name} imports kernel.errors" not in sideways
+    sideways = plant(tmp_path, "b", "from projections import queries\n")
+    assert violations("notifications", {"notifications.x": sideways}) == [
+        "notifications.x imports projections",
+        "notifications.x imports projections.queries",
+    ]
+    assert violations("audit", {"audit.x": sideways}) == []
+
+    to_entry = plant(tmp_path, "c", "from ptm.cli import main\n")
+    assert ptm_violations({"ptm.bootstrap": to_entry, "ptm": to_entry}) == [
+        "ptm imports ptm.cli",
+        "ptm imports ptm.cli.main",
+        "ptm.bootstrap imports ptm.cli",
+        "ptm.bootstrap imports ptm.cli.main",
+    ]
+    assert ptm_violations({"ptm.server": plant(tmp_path, "d", "import ptm.bootstrap\n")}) == []
+
+    wired = plant(tmp_path, "e", "from adapters.db import make_engine\nimport api\n")
+    assert wiring_violations("adapters", {"ptm.cli": wired, "ptm.bootstrap": wired}) == [
+        "ptm.cli imports adapters.db",
+        "ptm.cli imports adapters.db.make_engine",
+    ]
+    assert wiring_violations("api", {"ptm.sweeper": wired, "ptm.server": wired}) == [
+        "ptm.sweeper imports api"
+    ]
+    libs = plant(tmp_path, "f", "import uvicorn\nfrom pydantic_settings import BaseSettings\n")
+    assert library_violations({"ptm.sweeper": libs, "ptm.server": libs}) == [
+        "ptm.server imports pydantic_settings",
+        "ptm.server imports pydantic_settings.BaseSettings",
+        "ptm.sweeper imports pydantic_settings",
+        "ptm.sweeper imports pydantic_settings.BaseSettings",
+        "ptm.sweeper imports uvicorn",
+    ]
+    assert loads_code_by_name(
+        plant(tmp_path, "g", "import importlib\nimportlib.import_module('x')\n")
+    )
+    assert not loads_code_by_name(plant(tmp_path, "h", "from importlib import resources\n"))

@@ -9,7 +9,7 @@ import re
 from typing import Any
 from uuid import UUID
 
-from kernel.commands import Failure
+from kernel.commands import Failure, StaleRead
 from kernel.errors import (
     InsufficientBalanceError,
     InvalidCodeError,
@@ -33,12 +33,21 @@ from ledger.usecases.drafts import DraftCases
 class AcceptanceCases(DraftCases):
     """The two-phase transfer: reserve on submit, post on validation, void otherwise."""
 
+    def _reserved_codes(self, u: LedgerUnit, p: Purchase) -> list[OriginCode]:
+        """The origin codes of a pending purchase's lines, each holding its reservation.
+
+        The purchase may have been loaded before another writer ended it (an expiry, a
+        validation elsewhere) and the codes after: then a code has no reservation for it,
+        and the unit runs again on the new state instead of failing on the mismatch."""
+        codes = [u.get(OriginCode, origin_code_id(ln["origin_code"])) for ln in p.lines]
+        if not all(oc.has_reservation(p.id) for oc in codes):
+            raise StaleRead
+        return codes
+
     def _release_all(self, u: LedgerUnit, p: Purchase, *, reason: str) -> None:
         """Void the purchase's reservation on every origin code of its lines."""
-        for line in p.lines:
-            u.get(OriginCode, origin_code_id(line["origin_code"])).release(
-                purchase_id=p.id, reason=reason
-            )
+        for oc in self._reserved_codes(u, p):
+            oc.release(purchase_id=p.id, reason=reason)
 
     def _expire_in_unit(self, u: LedgerUnit, p: Purchase) -> None:
         """Expire an overdue purchase and release its reservations, in this unit."""
@@ -179,12 +188,10 @@ class AcceptanceCases(DraftCases):
                     )
                 )
             u.lock(str(origin_code_id(ln["origin_code"])) for ln in p.lines)
+            ocs = self._reserved_codes(u, p)
             p.validate(by=actor, now=u.now)
-            ocs = []
-            for line in p.lines:
-                oc = u.get(OriginCode, origin_code_id(line["origin_code"]))
+            for oc in ocs:
                 oc.transfer(purchase_id=p.id, to_holder_id=p.buyer_id)
-                ocs.append(oc)
             notices.send_confirmations(u, p, ocs)
             return {"status": p.status, "validated_at": u.now, "total": p.total()}
 

@@ -53,6 +53,7 @@ class LedgerConfig:
 
     def __post_init__(self) -> None:
         assert len(self.code_key) >= 16, "code HMAC key shorter than 128 bits"
+        assert 1 <= self.max_attempts <= 100, "attempts of a command out of 1..100"
         assert self.snapshot_interval >= 10
 
 
@@ -141,7 +142,7 @@ class LedgerBase(Application[UUID]):
 
     @property
     def conflicts(self) -> int:
-        """Retried version conflicts so far, for benchmarks."""
+        """Version conflicts met so far (each ran the command again or replayed its key)."""
         return self.runner.conflicts
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

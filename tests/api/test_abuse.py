@@ -21,6 +21,7 @@ from api.context import ApiContext
 from api.limits import DEFAULT_MAX_BODY, UPLOAD_MAX_BODY, json_depth_exceeds
 from ledger.codes import generate_numeric_code
 from notifications.rendering import render
+from testkit.net import free_port
 from tests.api.conftest import Users, login
 from tests.api.test_purchase_http import purchase_body
 
@@ -81,10 +82,7 @@ def test_depth_scanner_ignores_brackets_in_strings() -> None:
 
 @pytest.fixture
 def live(ctx: ApiContext) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
     )

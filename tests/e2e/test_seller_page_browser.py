@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from api.app import create_app
 from api.context import ApiContext
+from testkit.net import free_port
 from tests.api.conftest import Users, login
 from tests.api.test_purchase_http import purchase_body
 
@@ -57,10 +57,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def server(ctx: ApiContext) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     config = uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     t = threading.Thread(target=srv.run, daemon=True)

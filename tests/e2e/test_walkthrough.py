@@ -4,7 +4,6 @@ the embedded default: if the README lies, this fails."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,13 @@ from pathlib import Path
 
 import httpx
 
+from testkit.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_readme_walkthrough(tmp_path: Path) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     env = {
         **os.environ,
         "PTM_VAR_DIR": str(tmp_path / "var"),

@@ -9,10 +9,10 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate, EventSourcingError, event
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from kernel.commands import CommandRunner, Failure, Outcome, Unit
+from kernel.commands import CommandRunner, Failure, Outcome, StaleRead, Unit
 from kernel.errors import (
     ConcurrencyError,
     ConflictError,
@@ -244,3 +244,55 @@ def test_a_conflict_on_the_keys_record_replays_the_winner(
 def _aggregates(app: Application[UUID]) -> list[Any]:
     ids = {n.originator_id for n in app.recorder.select_notifications(1, 100)}
     return [app.repository.get(i) for i in ids]
+
+
+def test_a_stale_read_runs_the_body_again_and_saves_nothing_of_the_first_run(
+    app: Application[UUID],
+) -> None:
+    cid = started(app)
+    r = runner(app, max_attempts=2)
+    runs: list[int] = []
+
+    def body(u: Unit) -> Outcome:
+        c = u.get(Counter, cid)
+        c.increment(100 if not runs else 1)
+        runs.append(1)
+        if len(runs) == 1:
+            raise StaleRead
+        return {"n": c.n}
+
+    assert r.run(command="inc", actor="a", idempotency_key=None, request={}, body=body) == {"n": 1}
+    assert app.repository.get(cid).n == 1 and r.conflicts == 1
+
+    def always_stale(u: Unit) -> Outcome:
+        raise StaleRead
+
+    with pytest.raises(ConcurrencyError):
+        r.run(command="inc", actor="a", idempotency_key=None, request={}, body=always_stale)
+
+
+def test_the_royalties_policy_retries_any_persistence_error_only_after_a_collision(
+    app: Application[UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cid = started(app)
+    r = runner(app, retry_on=(EventSourcingError,), only_when_changed=True)
+    real_save = app.save
+    plan: list[str] = ["collide"]
+
+    def save(*aggs: Any, **kw: Any) -> Any:
+        if plan:
+            step = plan.pop()
+            if step == "collide":  # another writer changed the counter, then our save fails
+                other = app.repository.get(cid)
+                other.increment(10)
+                real_save(other)
+            raise OperationalError("lock timeout")
+        return real_save(*aggs, **kw)
+
+    monkeypatch.setattr(app, "save", save)
+    body = increment(cid)
+    assert r.run(command="inc", actor="a", idempotency_key=None, request={}, body=body) == {"n": 11}
+    plan.append("alone")  # nobody else wrote: the error is the database's, raised
+    with pytest.raises(OperationalError):
+        r.run(command="inc", actor="a", idempotency_key=None, request={}, body=body)
+    assert app.repository.get(cid).n == 11
