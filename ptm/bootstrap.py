@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from adapters.crypto import SecretBox
 from adapters.db import make_engine, upgrade
+from adapters.storage.recorder import recorder_of
 from audit.chain import AuditedRecorder, AuditStore
 from audit.service import AuditService
 from kernel.commands import Clock, utc_now
@@ -116,12 +117,9 @@ def build_services(
 def build_audit(services: Services) -> AuditService:
     """The auditors' tools on a wired deployment: its recorder's chain, the ledger's
     mapper, the signing seed, the read models to diff against."""
-    recorder = services.ledger.recorder
-    if not isinstance(recorder, AuditedRecorder):
-        raise TypeError(f"{type(recorder).__name__} no tiene cadena de auditoría")
     settings = services.settings
     return AuditService(
-        store=recorder.audit,
+        store=recorder_of(services.ledger).audit,
         mapper=services.ledger.mapper,
         seed=lambda: settings.secret("signing_key_seed"),
         engine=services.engine,
@@ -140,8 +138,6 @@ def migrate_read_models(settings: Settings, revision: str = "head") -> None:
 
 def outbox_of(ledger: Ledger) -> OutboxStore:
     """The outbox rows the ledger's recorder writes with its events."""
-    from adapters.storage.recorder import recorder_of  # noqa: PLC0415
-
     return recorder_of(ledger).outbox
 
 
@@ -194,9 +190,7 @@ def build_notifier(settings: Settings, ledger: Ledger) -> OutboxWorker:
         twilio_from=settings.twilio_from,
         twilio_base_url=settings.twilio_base_url,
     )
-    from adapters.storage.recorder import recorder_of  # noqa: PLC0415
-
-    store = recorder_of(ledger).outbox
+    store = outbox_of(ledger)
     webhooks = HttpWebhookSender(webservice_secrets(settings, ledger))
     return build_worker(
         store,

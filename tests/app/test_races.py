@@ -98,13 +98,12 @@ def test_a_cancel_that_loses_to_a_validation_elsewhere_answers_that_it_was_confi
     world = make_world(app)
     pid, code = world.submitted()
     assert app.get_purchase(pid).status == PENDING
-    # The other writer validates with the real clock while our cancel holds a stale view.
-    twin = world
+    # A validation commits while our cancel holds a stale view of the purchase.
     validated: list[Any] = []
 
     def validate_elsewhere() -> None:
         validated.append(
-            twin.app.validate_purchase(purchase_id=pid, buyer_id=world.buyer, code=code, actor="x")
+            app.validate_purchase(purchase_id=pid, buyer_id=world.buyer, code=code, actor="x")
         )
 
     # Load the purchase into our unit, then let the validation commit, then release.
