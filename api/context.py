@@ -15,6 +15,7 @@ from api.security import PasswordHasher, TotpBox
 from audit.service import AuditService
 from ledger.application import Ledger
 from ledger.usecases.identity import Identity
+from notifications.egress import EgressPolicy
 from projections.runner import ProjectionRunner
 from royalties.application import RoyaltiesApp
 
@@ -31,6 +32,16 @@ class SecretSealer(Protocol):
 
     def unseal(self, sealed: str) -> str | None:
         """The secret, or ``None`` if ``sealed`` was not sealed by this sealer."""
+        ...
+
+
+class EndpointChecker(Protocol):
+    """Checks a seller's web-service URL before it is recorded: scheme, host spelling
+    and every address the host resolves to (no inner addresses)."""
+
+    def check(self, url: str) -> object:
+        """Return normally if the platform may call ``url``; raise a ValidationError
+        (``field="url"``) if not."""
         ...
 
 
@@ -61,3 +72,5 @@ class ApiContext:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     #: Longest a read waits for the read models to reach the client's position.
     read_wait_s: float = 5.0
+    #: Checks sellers' web-service URLs (production rules unless bootstrap says otherwise).
+    webservice_endpoints: EndpointChecker = field(default_factory=EgressPolicy)

@@ -80,6 +80,14 @@ BuyerOrSeller = Annotated[Caller, Depends(require("buyer", "seller"))]
 Admin = Annotated[Caller, Depends(require("admin"))]
 Auditor = Annotated[Caller, Depends(require("auditor", "admin"))]
 Analyst = Annotated[Caller, Depends(require("analyst"))]
+#: Roles that read every purchase and every royalty case (ANM control staff).
+AUDITOR_ROLES = ("auditor", "admin")
+#: Who reads purchases: buyers (their own), sellers (their sales) and auditors (all).
+PurchaseReader = Annotated[Caller, Depends(require("buyer", "seller", *AUDITOR_ROLES))]
+#: Who reads balances: holders (their own) and auditors (any holder's).
+BalanceReader = Annotated[Caller, Depends(require("buyer", "seller", *AUDITOR_ROLES))]
+#: Who reads the royalty cases: the analysts who run them and the auditors.
+CaseReader = Annotated[Caller, Depends(require("analyst", *AUDITOR_ROLES))]
 
 
 def idempotency_key(

@@ -1,6 +1,11 @@
-"""Request limits at the door: body size (413) and JSON nesting depth (422), checked
-while the body streams in, before any parsing — a deeply nested document would
-otherwise exhaust the parser's recursion and a huge one the memory."""
+"""Request limits at the door: body size (413), JSON that is not UTF-8 (422
+``invalid_encoding``) and JSON nesting depth (422), checked while the body streams in,
+before any parsing — a deeply nested document would otherwise exhaust the parser's
+recursion and a huge one the memory.
+
+A body is JSON here when the route would parse it as JSON: no ``Content-Type`` at all,
+``application/json`` or any ``application/*+json``, whatever the case of the media type
+(RFC 9110 §8.3.1: ``Application/JSON`` is JSON)."""
 
 from __future__ import annotations
 
@@ -19,6 +24,15 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DEFAULT_MAX_BODY = 256 * 1024
 UPLOAD_MAX_BODY = 2 * 1024 * 1024
 MAX_JSON_DEPTH = 32
+
+
+def is_json(ctype: str) -> bool:
+    """Whether a body with this ``Content-Type`` is read as JSON (case-insensitive)."""
+    media = ctype.split(";", 1)[0].strip().lower()
+    if not media:
+        return True  # the routes read a body without a media type as JSON
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def json_depth_exceeds(data: bytes, limit: int) -> bool:
@@ -90,7 +104,8 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        ctype = headers.get("content-type", "")
+        # Media types are case-insensitive (RFC 9110 §8.3.1): Application/JSON is JSON.
+        ctype = headers.get("content-type", "").lower()
         limit = self.upload_max_body if ctype.startswith("multipart/") else self.max_body
         path = scope.get("path", "")
         declared = headers.get("content-length")
@@ -125,7 +140,21 @@ class RequestLimits:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if "json" in ctype and json_depth_exceeds(body, self.max_depth):
+        json_body = is_json(ctype)
+        if json_body and body:
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as e:
+                await _problem(
+                    send,
+                    422,
+                    "invalid_encoding",
+                    f"El cuerpo JSON no está codificado en UTF-8 (byte {e.start}); "
+                    "envíelo en UTF-8 (RFC 8259).",
+                    path,
+                )
+                return
+        if json_body and json_depth_exceeds(body, self.max_depth):
             await _problem(
                 send, 422, "json_too_deep", f"El JSON anida más de {self.max_depth} niveles.", path
             )

@@ -62,3 +62,7 @@ LOGIN_IP = Limit(60, 60.0)
 VERIFY = Limit(10, 60.0)
 RESEND = Limit(5, 600.0)
 CODE_VALIDATION = Limit(10, 60.0)
+#: Seller-channel requests (one-time URL, web-service token) per purchase and per buyer;
+#: across processes the seller's own message cap (ledger.guard) also holds.
+SELLER_CHANNEL_PURCHASE = Limit(5, 3600.0)
+SELLER_CHANNEL_BUYER = Limit(60, 3600.0)

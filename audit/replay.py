@@ -11,6 +11,10 @@ needs straight from the JSON (a ``{"_type_": …, "_data_": …}`` pair for ids,
 datetimes) instead of building event objects, which is what makes it fast; any other
 transcoder goes through ``mapper.to_domain_event``.
 
+**Holders by name.** Every balance names its holder's razón social and document, taken
+from the organisation's ``Registered`` event folded in the same pass: the names are those
+on record as of the replayed position or instant, from the event log alone.
+
 **Position or instant.** As of position *P* means every event with position ≤ *P*. As
 of an instant *t* means every event whose stored ``timestamp`` ≤ *t*. A writer stamps an
 event when it decides it and the log orders events when they commit, so across
@@ -43,6 +47,7 @@ from eventsourcing.utils import get_topic
 from audit.chain import AuditStore, EventRow
 from audit.errors import RangeTooLargeError, ReplayError
 from ledger.origin import OriginCode, origin_code_id
+from ledger.registry import Organisation
 from projections.stored import document_reader, prefetch
 
 PRODUCED, RESERVED, RELEASED, TRANSFERRED = 0, 1, 2, 3
@@ -58,6 +63,14 @@ KINDS: dict[str, int] = {
     )
 }
 TOPICS: tuple[str, ...] = tuple(KINDS)
+#: An organisation's registration: the name and document of a holder.
+REGISTERED = 4
+HOLDER_TOPICS: tuple[str, ...] = tuple(
+    get_topic(getattr(Organisation, name)) for name in ("Registered",)
+)
+#: What the replay reads from the log: origin-code events and holder registrations.
+SCAN_TOPICS: tuple[str, ...] = TOPICS + HOLDER_TOPICS
+_FOLDED: dict[str, int] = {**KINDS, **dict.fromkeys(HOLDER_TOPICS, REGISTERED)}
 
 #: Notifications read per query.
 PAGE_SIZE = 10_000
@@ -69,8 +82,23 @@ ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
+class Holder:
+    """Who a holder is, as registered: razón social and document."""
+
+    name: str
+    doc_type: str
+    doc_number: str
+
+    @property
+    def document(self) -> str:
+        """Document type and number (``NIT 900512347-2``)."""
+        return f"{self.doc_type} {self.doc_number}"
+
+
+@dataclass(frozen=True)
 class BalanceRow:
-    """Balance of one holder on one origin code."""
+    """Balance of one holder on one origin code (the holder's name and document when
+    its registration is in the replayed history)."""
 
     holder_id: str
     origin_code: str
@@ -78,6 +106,7 @@ class BalanceRow:
     unit: str
     available: Decimal
     reserved: Decimal
+    holder: Holder | None = None
 
 
 @dataclass
@@ -89,6 +118,8 @@ class ReplayState:
     codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     #: origin aggregate id → holder id (hex) → [available, reserved]
     balances: dict[str, dict[str, list[Decimal]]] = field(default_factory=dict)
+    #: holder id (hex) → its registered name and document
+    holders: dict[str, Holder] = field(default_factory=dict)
     events_read: int = 0
     events_folded: int = 0
     last_event_position: int = 0
@@ -102,6 +133,7 @@ class ReplayState:
             balances={
                 oid: {h: list(v) for h, v in per.items()} for oid, per in self.balances.items()
             },
+            holders=dict(self.holders),
             events_read=self.events_read,
             events_folded=self.events_folded,
             last_event_position=self.last_event_position,
@@ -117,9 +149,23 @@ class ReplayState:
             for h, (available, reserved) in per.items():
                 if wanted is not None and h != wanted:
                     continue
-                out.append(BalanceRow(str(UUID(h)), code, mineral, unit, available, reserved))
+                out.append(
+                    BalanceRow(
+                        str(UUID(h)),
+                        code,
+                        mineral,
+                        unit,
+                        available,
+                        reserved,
+                        self.holders.get(h),
+                    )
+                )
         out.sort(key=lambda r: (r.holder_id, r.origin_code))
         return out
+
+    def holders_by_id(self) -> dict[str, Holder]:
+        """The registered holders, by id in its canonical text."""
+        return {str(UUID(h)): who for h, who in self.holders.items()}
 
 
 @dataclass(frozen=True)
@@ -136,6 +182,8 @@ class ReplayResult:
     last_event_position: int
     excluded_late: int
     rows: list[BalanceRow]
+    #: Registered holders as of the replay, by id (canonical text).
+    holders: dict[str, Holder] = field(default_factory=dict)
 
 
 class Decoder:
@@ -192,8 +240,8 @@ def fold(
     until: datetime | None = None,
 ) -> None:
     """Fold origin-code events into ``state`` (events stamped after ``until`` skipped)."""
-    kinds = KINDS
-    codes, balances = state.codes, state.balances
+    kinds = _FOLDED
+    codes, balances, holders = state.codes, state.balances, state.holders
     document = decoder.document
     dec, fromiso = Decimal, datetime.fromisoformat
     read = folded = late = pending_late = 0
@@ -207,6 +255,13 @@ def fold(
             if kind is None:
                 continue
             d = document(r.state) if document is not None else decoder.as_plain(r)
+            if kind == REGISTERED:
+                # Who a holder is; not a balance movement, so it is not counted.
+                if until is None or fromiso(d["timestamp"]["_data_"]) <= until:
+                    holders[UUID(r.originator_id).hex] = Holder(
+                        d["name"], d["doc_type"], d["doc_number"]
+                    )
+                continue
             if until is not None:
                 if fromiso(d["timestamp"]["_data_"]) > until:
                     pending_late += 1
@@ -263,7 +318,7 @@ def fold(
 
 def _page_reads(store: AuditStore, after: int, stop: int) -> Iterator[Sequence[EventRow]]:
     while after < stop:
-        rows = store.event_rows(after, PAGE_SIZE, stop, TOPICS)
+        rows = store.event_rows(after, PAGE_SIZE, stop, SCAN_TOPICS)
         if not rows:
             return
         yield rows
@@ -413,6 +468,9 @@ def replay(
             )
         state = ReplayState()
         fold(state, rows, decoder, until=until)
+        for per in state.balances.values():
+            for h in per:
+                fold(state, store.events_of(UUID(h), stop, 1), decoder, until=until)
         state.position = stop
     else:
         state = cache.nearest(stop) if cache is not None and until is None else ReplayState()
@@ -438,6 +496,7 @@ def replay(
         last_event_position=state.last_event_position,
         excluded_late=state.excluded_late,
         rows=state.rows(holder_id),
+        holders=state.holders_by_id(),
     )
 
 
@@ -452,10 +511,17 @@ class DiffRow:
     replay_reserved: Decimal
     live_available: Decimal
     live_reserved: Decimal
+    holder: Holder | None = None
 
 
-def diff_balances(replayed: Sequence[BalanceRow], live: Sequence[dict[str, Any]]) -> list[DiffRow]:
-    """Rows whose balances differ (a row missing on one side counts as zero)."""
+def diff_balances(
+    replayed: Sequence[BalanceRow],
+    live: Sequence[dict[str, Any]],
+    holders: dict[str, Holder] | None = None,
+) -> list[DiffRow]:
+    """Rows whose balances differ (a row missing on one side counts as zero), each with
+    its holder's name and document from ``holders`` (id in canonical text → holder)."""
+    known = holders or {}
     mine = {(r.holder_id, r.origin_code): r for r in replayed}
     theirs = {(str(r["holder_id"]), str(r["origin_code"])): r for r in live}
     out = []
@@ -466,5 +532,6 @@ def diff_balances(replayed: Sequence[BalanceRow], live: Sequence[dict[str, Any]]
         lr = Decimal(t["reserved"]) if t else ZERO
         if ra != la or rr != lr:
             mineral = m.mineral if m else str(t["mineral"]) if t else "?"
-            out.append(DiffRow(key[0], key[1], mineral, ra, rr, la, lr))
+            who = m.holder if m and m.holder else known.get(key[0])
+            out.append(DiffRow(key[0], key[1], mineral, ra, rr, la, lr, who))
     return out

@@ -23,6 +23,7 @@ from audit.errors import EmptyLogError, RangeTooLargeError
 from audit.verify import Report, verify_store
 from kernel.errors import ConflictError, NotFoundError, ValidationError
 from ledger.origin import origin_code_id
+from ledger.values import check_instant_range
 from projections import queries
 from projections.runner import ProjectionRunner
 
@@ -116,6 +117,9 @@ class AuditService:
             raise ConflictError("Sin el mapeador de eventos no se puede reproducir.")
         if timestamp is not None and timestamp.tzinfo is None:
             raise ValidationError("La fecha debe llevar zona horaria.", field="timestamp")
+        if timestamp is not None:
+            # Nothing happened before 2000; far-future instants would also overflow.
+            check_instant_range(timestamp, field="timestamp")
         if position is not None and position < 0:
             raise ValidationError("La posición no puede ser negativa.", field="position")
         if origin_code is not None:
@@ -172,7 +176,11 @@ class AuditService:
         result = self.replay(
             position=at, max_events=max_events, progress=progress, on_total=on_total
         )
-        return Diff(result.position, live_position, replay.diff_balances(result.rows, live))
+        return Diff(
+            result.position,
+            live_position,
+            replay.diff_balances(result.rows, live, result.holders),
+        )
 
     # --- chain ---------------------------------------------------------------------
 

@@ -582,6 +582,10 @@ class Harness:
             "PTM_OUTBOX_DIR": str(self.tmp / "var" / "outbox"),
             "PTM_RESERVATION_TTL_S": str(self.opts.reservation_ttl_s),
             "PTM_POSTGRES_POOL_SIZE": "10",
+            # Thousands of submits (and deliberate wrong codes) on one seller by one buyer:
+            # the budgets across purchases raised for the harness, not switched off.
+            "PTM_GUARD_SELLER_MESSAGES": "10000000",
+            "PTM_GUARD_WRONG_CODES": "10000000",
             "PTM_NOTIFICATIONS_BACKEND": "smtp",
             "PTM_SMTP_HOST": "127.0.0.1",
             "PTM_SMTP_PORT": str(self.smtp.port),

@@ -74,6 +74,8 @@ class Bench:
             "PTM_SIGNING_KEY_SEED": "e" * 64,
             "PTM_OUTBOX_DIR": str(self.tmp / "outbox"),
             "PTM_POSTGRES_POOL_SIZE": "20",
+            # Every client submits to the one seller: its message cap raised, not off.
+            "PTM_GUARD_SELLER_MESSAGES": "10000000",
         }
         settings = Settings(
             env="test",

@@ -174,6 +174,25 @@ class AccountLockedError(RateLimitedError):
     default_detail = "La cuenta está bloqueada temporalmente por intentos fallidos."
 
 
+class SubmissionsSuspendedError(RateLimitedError):
+    """Too many wrong acceptance codes from this buyer for this seller's purchases."""
+
+    code = "submissions_suspended"
+    default_detail = (
+        "Demasiados códigos de aceptación errados con este vendedor: no puede enviarle "
+        "compras ni validar códigos hasta que pase la suspensión."
+    )
+
+
+class SellerMessagesCappedError(RateLimitedError):
+    """The seller already received the most messages allowed in the window."""
+
+    code = "seller_messages_capped"
+    default_detail = (
+        "El vendedor ya recibió el máximo de mensajes permitido por hora; intente más tarde."
+    )
+
+
 def _all_subclasses(cls: type[LedgerError]) -> list[type[LedgerError]]:
     out = [cls]
     for sub in cls.__subclasses__():

@@ -19,7 +19,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from kernel.errors import ConflictError, InsufficientBalanceError
+from kernel.errors import ConflictError, InsufficientBalanceError, ValidationError
 
 ORIGIN_NAMESPACE = uuid5(NAMESPACE_URL, "https://ptm.anm.gov.co/ns/origin-code")
 
@@ -136,6 +136,34 @@ class OriginCode(Aggregate):
     def holds(self, holder_id: UUID) -> bool:
         """Whether the holder has ever held a balance on this code."""
         return str(holder_id) in self.available
+
+    def check_title(
+        self, *, seller_id: UUID, expediente: str, index: int, source_line: int | None = None
+    ) -> None:
+        """Raise unless this lot was produced by the seller under the purchase's expediente
+        (a purchase is for one mining title: its lines cannot come from another).
+
+        ``index`` is the line's position in the purchase (0-based, as in ``lines[i]``);
+        ``source_line`` the line of the file it came from, when there is one."""
+        if self.operator_id == seller_id and self.expediente == expediente:
+            return
+        where = (
+            f"Línea {source_line} del archivo" if source_line is not None else f"Línea {index + 1}"
+        )
+        if self.operator_id != seller_id:
+            detail = f"{where}: el código de origen {self.code} no fue producido por el vendedor."
+        else:
+            detail = (
+                f"{where}: el código de origen {self.code} pertenece al título minero "
+                f"{self.expediente}, no al expediente {expediente} de esta compra."
+            )
+        raise ValidationError(
+            detail,
+            field=f"lines[{index}].origin_code",
+            code="origin_code_other_title",
+            origin_code=self.code,
+            line=source_line if source_line is not None else index + 1,
+        )
 
     def expired_reservations(self, now: datetime) -> list[UUID]:
         """Purchases whose reservations on this code are past their expiry."""

@@ -38,6 +38,33 @@ OPEN_STATES: Final = (DRAFT, PENDING)
 ENDED_STATES: Final = (CONFIRMED, CANCELLED, EXPIRED, LOCKED)
 
 CHANNELS: Final = ("txt", "url", "ws")
+#: The channels through which the seller itself loads its quantities.
+SELLER_CHANNELS: Final = ("url", "ws")
+
+#: What a buyer reads for each status (and for a draft the seller already filled in).
+STATUS_LABELS: Final = {
+    DRAFT: "borrador",
+    "seller_data_received": "datos del vendedor recibidos",
+    PENDING: "pendiente de aceptación",
+    CONFIRMED: "confirmada",
+    CANCELLED: "cancelada",
+    EXPIRED: "vencida",
+    LOCKED: "bloqueada",
+}
+
+
+def seller_data_received(status: str, channel: str | None) -> bool:
+    """A draft whose quantities the seller loaded itself (URL or web service): the buyer
+    is to resume it ("retomar la transacción")."""
+    return status == DRAFT and channel in SELLER_CHANNELS
+
+
+def status_label(status: str, channel: str | None) -> str:
+    """The Spanish label of where a purchase stands, as the buyer's lists show it."""
+    if seller_data_received(status, channel):
+        return STATUS_LABELS["seller_data_received"]
+    return STATUS_LABELS.get(status, status)
+
 
 #: Transaction fields, all mandatory before submission.
 TRANSACTION_FIELDS: Final = (

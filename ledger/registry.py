@@ -166,3 +166,34 @@ class Organisation(Aggregate):
     def _webservice_configured(self, url: str, secret_sealed: str, at: datetime) -> None:
         self.webservice_url = url
         self.webservice_secret_sealed = secret_sealed
+
+
+AGENCY_ROLL_ID = uuid5(ORG_NAMESPACE, "agency-roll")
+
+
+class AgencyRoll(Aggregate):
+    """The organisations registered as the agency (ANM): who is told when a buyer's
+    guessing of acceptance codes is suspended. One per ledger, with a fixed id."""
+
+    @staticmethod
+    def create_id(**_: Any) -> UUID:
+        return AGENCY_ROLL_ID
+
+    @event("Opened")
+    def __init__(self, *, opened_at: datetime) -> None:
+        self.opened_at = opened_at
+        self.agencies: list[UUID] = []
+
+    @classmethod
+    def open(cls, *, now: datetime) -> AgencyRoll:
+        return cls(opened_at=now)
+
+    def enrol(self, organisation_id: UUID, *, now: datetime) -> None:
+        """Add an agency organisation (once)."""
+        if organisation_id in self.agencies:
+            return
+        self._enrolled(organisation_id=organisation_id, at=now)
+
+    @event("AgencyEnrolled")
+    def _enrolled(self, organisation_id: UUID, at: datetime) -> None:
+        self.agencies.append(organisation_id)

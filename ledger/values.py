@@ -11,7 +11,7 @@ import csv
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
@@ -31,6 +31,15 @@ CURRENCIES: Final = {"COP": 2, "USD": 2, "EUR": 2}
 PRICE_SCALE: Final = 4
 #: Largest magnitude accepted for any quantity or price (a bound, not a business rule).
 MAX_AMOUNT: Final = Decimal("1e15")
+#: A quantity of mineral is at most 10^12 of its unit (a million tonnes of gold in grams).
+MAX_QUANTITY: Final = Decimal("1e12")
+#: A line's value (quantity × unit price) and a purchase's total are below 10^15 of the
+#: purchase currency.
+MAX_TOTAL: Final = Decimal("1e15")
+#: Dates the platform accepts: none before 2000 (the platform has no earlier history)
+#: and none after 2099 (a typing error, not a plan).
+MIN_DATE: Final = date(2000, 1, 1)
+MAX_DATE: Final = date(2099, 12, 31)
 
 _NIT_WEIGHTS: Final = (3, 7, 13, 17, 19, 23, 29, 37, 41, 43, 47, 53, 59, 67, 71)
 _SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
@@ -185,6 +194,12 @@ def parse_quantity(value: object, mineral: Mineral, *, field: str = "quantity") 
             field=field,
             code="too_many_decimals",
         )
+    if d > MAX_QUANTITY:
+        raise ValidationError(
+            f"La cantidad no puede superar {format(MAX_QUANTITY, 'f')} {mineral.unit}.",
+            field=field,
+            code="too_large",
+        )
     return d.quantize(Decimal(1).scaleb(-mineral.scale))
 
 
@@ -238,13 +253,51 @@ def parse_date(value: object, *, field: str) -> date:
     if isinstance(value, datetime):
         raise ValidationError("Se esperaba una fecha sin hora.", field=field, code="invalid_date")
     if isinstance(value, date):
-        return value
+        return check_date_range(value, field=field)
     try:
-        return date.fromisoformat(str(value).strip())
+        day = date.fromisoformat(str(value).strip())
     except ValueError:
         raise ValidationError(
             "Fecha inválida; use el formato AAAA-MM-DD.", field=field, code="invalid_date"
         ) from None
+    return check_date_range(day, field=field)
+
+
+def check_date_range(day: date, *, field: str) -> date:
+    """``day`` if it lies between :data:`MIN_DATE` and :data:`MAX_DATE`."""
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise ValidationError(
+            f"Fecha fuera de rango: debe estar entre {MIN_DATE.isoformat()} y "
+            f"{MAX_DATE.isoformat()}.",
+            field=field,
+            code="date_out_of_range",
+        )
+    return day
+
+
+def check_instant_range(instant: datetime, *, field: str) -> datetime:
+    """An instant with its time zone whose UTC date lies in the accepted range."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValidationError(
+            "La fecha y hora debe llevar zona horaria.", field=field, code="timezone_required"
+        )
+    try:
+        day = instant.astimezone(UTC).date()
+    except OverflowError:
+        day = date.max if instant.year > MAX_DATE.year else date.min
+    check_date_range(day, field=field)
+    return instant
+
+
+def check_total(total: Decimal, *, field: str = "lines") -> Decimal:
+    """A line value or a purchase total below :data:`MAX_TOTAL`."""
+    if abs(total) >= MAX_TOTAL:
+        raise ValidationError(
+            f"El valor debe ser menor que {format(MAX_TOTAL, 'f')} en la moneda de la compra.",
+            field=field,
+            code="total_too_large",
+        )
+    return total
 
 
 def check_purchase_dates(invoice: date | None, transaction: date | None, *, now: datetime) -> None:
@@ -362,8 +415,15 @@ def parse_rucom(value: str, *, field: str = "rucom") -> str:
 def parse_period(value: str, *, field: str = "period") -> str:
     """A production period ``YYYY-MM``."""
     text = str(value).strip()
-    if not _PERIOD_RE.match(text):
+    match = _PERIOD_RE.match(text)
+    if not match:
         raise ValidationError("Periodo inválido; use AAAA-MM.", field=field, code="invalid_period")
+    if not MIN_DATE.year <= int(match.group(1)) <= MAX_DATE.year:
+        raise ValidationError(
+            f"Periodo fuera de rango: el año debe estar entre {MIN_DATE.year} y {MAX_DATE.year}.",
+            field=field,
+            code="date_out_of_range",
+        )
     return text
 
 

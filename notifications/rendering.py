@@ -81,6 +81,12 @@ class TemplateSpec:
     attachments: Literal["none", "optional", "required"] = "none"
     shrink: str | None = None
     urls: tuple[str, ...] = ()
+    #: The param with the expediente of the addressee's mining title, when the message
+    #: is about one (the greeting then reads "Titular de título minero <expediente>").
+    title: str | None = None
+    #: Open with the addressee's name and the instant ("<nombre> al día … a las …"),
+    #: as the guide's e-mails to the seller about its quantities do.
+    heading: bool = False
 
 
 _PURCHASE_PARAMS: Final = (
@@ -94,6 +100,18 @@ _PURCHASE_PARAMS: Final = (
     "lines",
     "expires_at",
     "sent_at",
+)
+
+#: What the buyer is told about one of its purchases.
+_BUYER_PARAMS: Final = (
+    "purchase_id",
+    "buyer_name",
+    "buyer_document",
+    "seller_name",
+    "seller_document",
+    "expediente",
+    "total",
+    "lines_count",
 )
 
 TEMPLATES: Final[Mapping[str, TemplateSpec]] = {
@@ -169,19 +187,69 @@ TEMPLATES: Final[Mapping[str, TemplateSpec]] = {
                 "purchase_id",
                 "expires_at",
             ),
-            optional=("sent_at",),
+            # The expediente is optional only so messages queued before it was sent
+            # still render; the ledger always sends it.
+            optional=("sent_at", "expediente"),
             secrets=("url",),
             greeting=("seller_name", "seller_document"),
             urls=("url",),
+            title="expediente",
+            heading=True,
         ),
         TemplateSpec(
             name="ws_token",
             channel=EMAIL,
             subject="Trazabilidad Minera: token de autenticación para el Web Service",
             required=("token", "purchase_id", "buyer_name", "seller_name", "expires_at"),
-            optional=("seller_document", "buyer_document", "sent_at"),
+            optional=("seller_document", "buyer_document", "sent_at", "expediente"),
             secrets=("token",),
             greeting=("seller_name", "seller_document"),
+            title="expediente",
+            heading=True,
+        ),
+        TemplateSpec(
+            name="seller_data_received",
+            channel=EMAIL,
+            subject="Trazabilidad Minera: {seller_name} cargó las cantidades; retome la compra",
+            required=(*_BUYER_PARAMS, "channel"),
+            optional=("sent_at",),
+            greeting=("buyer_name", "buyer_document"),
+        ),
+        TemplateSpec(
+            name="purchase_expired",
+            channel=EMAIL,
+            subject="Trazabilidad Minera: la compra a {seller_name} venció",
+            required=_BUYER_PARAMS,
+            optional=("failed_attempts", "sent_at"),
+            greeting=("buyer_name", "buyer_document"),
+        ),
+        TemplateSpec(
+            name="purchase_locked",
+            channel=EMAIL,
+            subject="Trazabilidad Minera: la compra a {seller_name} quedó bloqueada",
+            required=(*_BUYER_PARAMS, "failed_attempts"),
+            optional=("sent_at",),
+            greeting=("buyer_name", "buyer_document"),
+        ),
+        TemplateSpec(
+            name="submissions_suspended",
+            channel=EMAIL,
+            subject="Trazabilidad Minera: compras de {buyer_name} a {seller_name} suspendidas",
+            required=(
+                "role",
+                "recipient_name",
+                "recipient_document",
+                "buyer_name",
+                "buyer_document",
+                "seller_name",
+                "seller_document",
+                "purchase_id",
+                "wrong_codes",
+                "window",
+                "suspended_until",
+            ),
+            optional=("sent_at",),
+            greeting=("recipient_name", "recipient_document"),
         ),
         TemplateSpec(
             name="balance_statement",
@@ -399,8 +467,19 @@ def _context(spec: TemplateSpec, row: OutboxRow, attachment_names: Sequence[str]
         ctx["saludo"] = spec.salutation
         ctx["destinatario"] = params.get(name_param, "")
         ctx["documento"] = params.get(document_param, "") if document_param else ""
+        title = params.get(spec.title, "") if spec.title else ""
+        ctx["titular"] = f"Titular de título minero {title}" if title else ""
         ctx["saludo_linea"] = " ".join(
-            part for part in (spec.salutation, ctx["destinatario"], ctx["documento"]) if part
+            part
+            for part in (spec.salutation, ctx["destinatario"], ctx["documento"], ctx["titular"])
+            if part
+        )
+        ctx["encabezado"] = (
+            f"{ctx['destinatario']} al día {ctx['informado']['dia']} del mes "
+            f"{ctx['informado']['mes']} del año {ctx['informado']['anio']} a las "
+            f"{ctx['informado']['hora']}"
+            if spec.heading
+            else ""
         )
     ctx["adjuntos"] = list(attachment_names)
     return ctx

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, select
@@ -24,6 +25,19 @@ class Page:
     total: int
 
 
+def aware(row: dict[str, Any]) -> dict[str, Any]:
+    """A read-model row whose datetimes all carry their offset.
+
+    The read models write UTC instants (event stamps and the ledger's clock are UTC).
+    PostgreSQL gives them back with their offset; SQLite keeps no time zone and gives
+    them back naive, so a naive value read here is UTC and says so.
+    """
+    for k, v in row.items():
+        if isinstance(v, datetime) and v.tzinfo is None:
+            row[k] = v.replace(tzinfo=UTC)
+    return row
+
+
 def _limit(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE))
 
@@ -31,7 +45,7 @@ def _limit(limit: int) -> int:
 def _page(conn: Connection, stmt: Any, count_stmt: Any, offset: int, limit: int) -> Page:
     limit = _limit(limit)
     offset = max(0, int(offset))
-    rows = [dict(r._mapping) for r in conn.execute(stmt.offset(offset).limit(limit + 1))]
+    rows = [aware(dict(r._mapping)) for r in conn.execute(stmt.offset(offset).limit(limit + 1))]
     total = int(conn.execute(count_stmt).scalar_one())
     more = len(rows) > limit
     return Page(rows[:limit], offset + limit if more else None, total)
@@ -92,6 +106,35 @@ def purchases_of(
     return page
 
 
+def purchases_matching(
+    engine: Engine,
+    *,
+    buyer_id: str | None = None,
+    seller_id: str | None = None,
+    open_only: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> Page:
+    """Purchases of a buyer, to a seller, both or (auditors) any, newest first;
+    ``open_only`` = en curso."""
+    p = t.purchases.c
+    conds = []
+    if buyer_id is not None:
+        conds.append(p.buyer_id == buyer_id)
+    if seller_id is not None:
+        conds.append(p.seller_id == seller_id)
+    if open_only:
+        conds.append(p.status.in_(OPEN_STATES))
+    cond = and_(*conds) if conds else and_(True)
+    with engine.connect() as conn:
+        stmt = select(t.purchases).where(cond).order_by(p.updated_at.desc(), p.id)
+        count = select(func.count()).select_from(t.purchases).where(cond)
+        page = _page(conn, stmt, count, offset, limit)
+    for row in page.items:
+        row["lines"] = json.loads(row["lines"])
+    return page
+
+
 def overdue_purchases(engine: Engine, now: Any, limit: int = 100) -> list[str]:
     """Pending purchases whose reservation TTL has passed (for the expiry sweeper)."""
     p = t.purchases.c
@@ -120,7 +163,7 @@ def origin_code_row(engine: Engine, code: str) -> dict[str, Any] | None:
     """The projected origin code."""
     with engine.connect() as conn:
         r = conn.execute(select(t.origin_codes).where(t.origin_codes.c.code == code)).first()
-    return None if r is None else dict(r._mapping)
+    return None if r is None else aware(dict(r._mapping))
 
 
 def report(

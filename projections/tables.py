@@ -6,6 +6,7 @@ affinity would round through floats).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -47,7 +48,34 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         d = Decimal(str(value)) if not isinstance(value, Decimal) else value
-        return d.normalize() if d == d.to_integral() else d
+        # An integral value loses its trailing zeros but keeps exponent 0: normalize()
+        # would turn 43206000 into 4.3206E+7.
+        return d.to_integral_value() if d == d.to_integral() else d
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant that always comes back with its offset (UTC), on every backend.
+
+    PostgreSQL keeps ``timestamptz``; SQLite keeps no zone, so an instant is stored as
+    UTC and read back as UTC rather than naive.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):  # an ISO instant, as the stored documents carry them
+            value = datetime.fromisoformat(value)
+        # The read models only ever hold UTC instants: a naive one is UTC already.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 metadata = MetaData()
@@ -57,7 +85,7 @@ tracking = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 origin_codes = Table(
@@ -73,7 +101,7 @@ origin_codes = Table(
     Column("municipality_code", String(5), nullable=False),
     Column("period", String(7), nullable=False),
     Column("produced", ExactDecimal(), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
 )
 
 balances = Table(
@@ -107,15 +135,15 @@ purchases = Table(
     Column("sha256", String(64)),
     Column("total", ExactDecimal(), nullable=False),
     Column("lines", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("saved_at", DateTime(timezone=True)),
-    Column("submitted_at", DateTime(timezone=True)),
-    Column("ended_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("saved_at", UtcDateTime()),
+    Column("submitted_at", UtcDateTime()),
+    Column("ended_at", UtcDateTime()),
     Column("end_reason", Text),
     Column("failed_attempts", Integer, nullable=False),
     Column("resends", Integer, nullable=False),
-    Column("reservation_expires_at", DateTime(timezone=True)),
+    Column("reservation_expires_at", UtcDateTime()),
     Column("version", Integer, nullable=False),
     Index("rm_purchases_buyer", "buyer_id", "status", "updated_at"),
     Index("rm_purchases_seller", "seller_id", "updated_at"),
@@ -134,7 +162,7 @@ custody = Table(
     Column("to_holder", String(36)),
     Column("quantity", ExactDecimal(), nullable=False),
     Column("purchase_id", String(36)),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Index("rm_custody_code", "origin_code", "position"),
     Index("rm_custody_origin", "origin_id", "kind"),
 )

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from audit import export, signing
 from audit.chain import AuditStore, Digest
 from audit.errors import ChainIntegrityError
-from audit.replay import ReplayResult
+from audit.replay import Holder, ReplayResult
 from audit.service import AuditService
 from audit.verify import Report, verify_store
 from kernel.errors import LedgerError
@@ -224,6 +224,23 @@ def _q(value: Decimal, mineral: str = "") -> str:
     return format(value.quantize(Decimal(1).scaleb(-m.scale)) if m else value, "f")
 
 
+def _holder_json(holder_id: str, holder: Holder | None) -> dict[str, str | None]:
+    """A holder's id, razón social and document for the JSON output."""
+    return {
+        "holder_id": holder_id,
+        "holder_name": holder.name if holder else None,
+        "holder_doc_type": holder.doc_type if holder else None,
+        "holder_doc_number": holder.doc_number if holder else None,
+    }
+
+
+def _holder_text(holder_id: str, holder: Holder | None) -> str:
+    """A holder as a person reads it: razón social, document and id."""
+    if holder is None:
+        return f"{holder_id} (sin registro en la historia reproducida)"
+    return f"{holder.name} ({holder.document}) {holder_id}"
+
+
 def _print_replay(result: ReplayResult, as_json: bool) -> None:
     if as_json:
         _say(
@@ -237,7 +254,7 @@ def _print_replay(result: ReplayResult, as_json: bool) -> None:
                     "excluded_late": result.excluded_late,
                     "balances": [
                         {
-                            "holder_id": r.holder_id,
+                            **_holder_json(r.holder_id, r.holder),
                             "origin_code": r.origin_code,
                             "mineral": r.mineral,
                             "unit": r.unit,
@@ -267,11 +284,11 @@ def _print_replay(result: ReplayResult, as_json: bool) -> None:
         f"Saldos {when}; cabeza del registro {result.head}; "
         f"{result.events_folded} eventos de códigos de origen aplicados."
     )
-    _say(f"{'titular':<36}  {'código de origen':<20} {'disponible':>18} {'reservado':>18}")
+    _say(f"{'código de origen':<20} {'disponible':>18} {'reservado':>18}  titular")
     for r in result.rows:
         _say(
-            f"{r.holder_id:<36}  {r.origin_code:<20} {_q(r.available, r.mineral):>15} "
-            f"{r.unit:<2} {_q(r.reserved, r.mineral):>15} {r.unit:<2}"
+            f"{r.origin_code:<20} {_q(r.available, r.mineral):>15} {r.unit:<2} "
+            f"{_q(r.reserved, r.mineral):>15} {r.unit:<2}  {_holder_text(r.holder_id, r.holder)}"
         )
     _say(f"{len(result.rows)} saldos.")
 
@@ -305,10 +322,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return 0
     rows = [
         {
-            "holder_id": r.holder_id,
+            **_holder_json(r.holder_id, r.holder),
             "origin_code": r.origin_code,
-            "replay": {"available": _q(r.replay_available), "reserved": _q(r.replay_reserved)},
-            "live": {"available": _q(r.live_available), "reserved": _q(r.live_reserved)},
+            "replay": {
+                "available": _q(r.replay_available, r.mineral),
+                "reserved": _q(r.replay_reserved, r.mineral),
+            },
+            "live": {
+                "available": _q(r.live_available, r.mineral),
+                "reserved": _q(r.live_reserved, r.mineral),
+            },
         }
         for r in d.rows
     ]
@@ -325,8 +348,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
         for r in d.rows:
             _say(
-                f"  {r.holder_id} {r.origin_code}: reproducido {_q(r.replay_available)} / "
-                f"{_q(r.replay_reserved)}, modelo {_q(r.live_available)} / {_q(r.live_reserved)}"
+                f"  {_holder_text(r.holder_id, r.holder)} {r.origin_code}: reproducido "
+                f"{_q(r.replay_available, r.mineral)} / {_q(r.replay_reserved, r.mineral)}, "
+                f"modelo {_q(r.live_available, r.mineral)} / {_q(r.live_reserved, r.mineral)}"
             )
     return 1 if d.rows else 0
 

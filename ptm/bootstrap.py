@@ -22,7 +22,9 @@ from kernel.commands import Clock, utc_now
 from kernel.errors import LedgerError
 from kernel.locks import ChainedLocker, KeyedLocks, Locker
 from ledger.application import Ledger, LedgerConfig
+from ledger.guard import GuardPolicy
 from ledger.purchase import CodePolicy
+from notifications.egress import EgressPolicy
 from notifications.envelope import Attachment
 from notifications.outbox import OutboxRow, OutboxStore
 from notifications.webhooks import HttpWebhookSender
@@ -30,7 +32,7 @@ from notifications.wiring import build_senders, build_worker
 from notifications.worker import OutboxWorker
 from projections.runner import ProjectionRunner
 from ptm.royalties_wiring import build_royalties
-from ptm.settings import Settings, eventsourcing_env
+from ptm.settings import DEFAULT_PUBLIC_BASE_URL, Settings, eventsourcing_env
 from royalties.application import RoyaltiesApp
 
 if TYPE_CHECKING:
@@ -49,6 +51,12 @@ def ledger_config(settings: Settings) -> LedgerConfig:
             max_failed_attempts=settings.code_max_failed,
             max_resends=settings.code_max_resends,
             reservation_ttl=timedelta(seconds=settings.reservation_ttl_s),
+        ),
+        guard=GuardPolicy(
+            wrong_codes=settings.guard_wrong_codes,
+            wrong_codes_window=timedelta(seconds=settings.guard_wrong_codes_window_s),
+            seller_messages=settings.guard_seller_messages,
+            seller_messages_window=timedelta(seconds=settings.guard_seller_messages_window_s),
         ),
         snapshot_interval=settings.snapshot_interval,
     )
@@ -191,7 +199,13 @@ def build_notifier(settings: Settings, ledger: Ledger) -> OutboxWorker:
         twilio_base_url=settings.twilio_base_url,
     )
     store = outbox_of(ledger)
-    webhooks = HttpWebhookSender(webservice_secrets(settings, ledger))
+    webhooks = HttpWebhookSender(
+        webservice_secrets(settings, ledger),
+        egress=webhook_egress(settings),
+        connect_timeout_s=settings.webhook_connect_timeout_s,
+        timeout_s=settings.webhook_timeout_s,
+        total_timeout_s=settings.webhook_total_timeout_s,
+    )
     return build_worker(
         store,
         email=email,
@@ -200,6 +214,14 @@ def build_notifier(settings: Settings, ledger: Ledger) -> OutboxWorker:
         max_backoff_s=settings.notify_max_backoff_s,
         attachments=statement_attachments(ledger),
         webhooks=webhooks,
+    )
+
+
+def webhook_egress(settings: Settings) -> EgressPolicy:
+    """Where sellers' web-service endpoints may point (https, public addresses), with
+    the development allowances of the settings."""
+    return EgressPolicy(
+        allow_http=settings.webhook_allow_http, allow_loopback=settings.webhook_allow_loopback
     )
 
 
@@ -245,8 +267,9 @@ def build_api_context(services: Services, *, hasher: PasswordHasher | None = Non
         totp=totp,
         audit=build_audit(services),
         webservice_secrets=webservice_box(settings),
+        webservice_endpoints=webhook_egress(settings),
         csrf_key=session_key,
-        public_base_url=settings.public_base_url,
+        public_base_url=settings.public_base_url or DEFAULT_PUBLIC_BASE_URL,
         upload_max_bytes=settings.upload_max_bytes,
         database=(
             "postgresql"

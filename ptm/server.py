@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import os
 import socket
 import sys
 import threading
@@ -108,9 +110,47 @@ def app_factory() -> FastAPI:
     return app
 
 
+def served_base_url(host: str, port: int) -> str:
+    """The base URL of the address a server binds: what the e-mailed links use when
+    ``PTM_PUBLIC_BASE_URL`` is not set. A wildcard bind (``0.0.0.0``, ``::``) is reached
+    on this machine's loopback; an IPv6 address is bracketed."""
+    name = host.strip() or "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        ip = None
+    if ip is not None and ip.is_unspecified:
+        name = "127.0.0.1" if ip.version == 4 else "[::1]"
+    elif ip is not None and ip.version == 6:
+        name = f"[{ip}]"
+    return f"http://{name}:{port}"
+
+
+def ipaddress_is_wildcard(host: str) -> bool:
+    """Whether ``host`` binds every interface."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
+def public_base_url(settings: Settings, *, host: str, port: int) -> str:
+    """Where the e-mailed links point: the explicit setting, else the served address."""
+    return settings.public_base_url or served_base_url(host, port)
+
+
 def serve(*, host: str, port: int, workers: int, demo: bool, quiet: bool = False) -> int:
     """Create tables and migrate once, optionally seed demo data, then serve."""
     settings = Settings()
+    if settings.public_base_url is None:
+        # The app is built by uvicorn's factory (in each worker process), which reads the
+        # settings from the environment: the served address travels there.
+        os.environ["PTM_PUBLIC_BASE_URL"] = public_base_url(settings, host=host, port=port)
+        if ipaddress_is_wildcard(host):
+            log.warning(
+                "e-mailed links point to %s; set PTM_PUBLIC_BASE_URL to the address sellers reach",
+                os.environ["PTM_PUBLIC_BASE_URL"],
+            )
     if workers > 1 and not settings.is_postgres():
         print(
             "--workers > 1 requiere PostgreSQL (PTM_DATABASE_URL=postgresql://…)", file=sys.stderr

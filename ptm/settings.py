@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     code_max_failed: int = Field(5, ge=1, le=20)
     code_max_resends: int = Field(3, ge=0, le=10)
     reservation_ttl_s: int = Field(24 * 3600, ge=300, le=30 * 24 * 3600)
+    #: Wrong acceptance codes one buyer may give on one seller's purchases per window,
+    #: before it can neither submit to that seller nor try codes until the window passes.
+    guard_wrong_codes: int = Field(10, ge=1, le=10_000_000)
+    guard_wrong_codes_window_s: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600)
+    #: Messages (acceptance codes, seller URLs, web-service tokens) one seller may be
+    #: sent on buyers' requests per window; benchmarks raise it, never disable it.
+    guard_seller_messages: int = Field(20, ge=1, le=10_000_000)
+    guard_seller_messages_window_s: int = Field(3600, ge=60, le=24 * 3600)
     snapshot_interval: int = Field(200, ge=10, le=100_000)
     aggregate_cache_size: int = Field(10_000, ge=0, le=1_000_000)
     postgres_pool_size: int = Field(10, ge=1, le=200)
@@ -53,8 +61,10 @@ class Settings(BaseSettings):
     #: Seconds between signed digests of the audit chain head (0: no periodic signing).
     audit_sign_interval_s: int = Field(300, ge=0, le=86_400)
 
-    #: Base of the links e-mailed to sellers (the public address of this service).
-    public_base_url: str = "http://127.0.0.1:8000"
+    #: Base of the links e-mailed to sellers (the public address of this service). When
+    #: not set, ``ptm serve`` uses the address it binds (``--host``/``--port``); an
+    #: explicit value wins (behind a proxy, the address sellers reach).
+    public_base_url: str | None = None
     #: Largest TXT statement upload accepted (bytes).
     upload_max_bytes: int = Field(1_000_000, ge=1_000, le=10_000_000)
 
@@ -77,6 +87,15 @@ class Settings(BaseSettings):
     twilio_base_url: str = "https://api.twilio.com"
     notify_batch: int = Field(50, ge=1, le=1000)
     notify_max_backoff_s: float = Field(300.0, ge=1, le=3600)
+    #: Sellers' web-service endpoints: plain ``http`` and loopback addresses are refused
+    #: unless these development allowances are set (never in production); tests that run
+    #: a local receiver on http://127.0.0.1 set both explicitly.
+    webhook_allow_http: bool = False
+    webhook_allow_loopback: bool = False
+    #: Timeouts of one web-service delivery: connect, each read/write, and the whole.
+    webhook_connect_timeout_s: float = Field(3.0, gt=0, le=30)
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+    webhook_total_timeout_s: float = Field(15.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
@@ -86,6 +105,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "production needs secrets: " + ", ".join(f"PTM_{n.upper()}" for n in missing)
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_allowances_outside_production(self) -> Settings:
+        if self.env == "production" and (self.webhook_allow_http or self.webhook_allow_loopback):
+            raise ValueError(
+                "PTM_WEBHOOK_ALLOW_HTTP and PTM_WEBHOOK_ALLOW_LOOPBACK are for development only"
+            )
         return self
 
     def secret(self, name: str) -> bytes:
@@ -105,6 +132,10 @@ class Settings(BaseSettings):
 
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite:")
+
+
+#: Where the e-mailed links point when nothing else says (``ptm serve``'s default bind).
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 
 
 def _dev_secret(var_dir: Path, name: str) -> bytes:

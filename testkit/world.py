@@ -91,6 +91,19 @@ class World:
         self.app.submit_purchase(purchase_id=pid, buyer_id=self.buyer, actor="buyer-user")
         return pid, last_code(self.app, pid)
 
+    def produce_on_other_title(self, quantity: str = "100", expediente: str = "EXP-002") -> str:
+        """An origin code of the same seller under its other mining title (the purchases
+        of this world are for EXP-001)."""
+        return self.app.register_production(
+            operator_id=self.seller,
+            mineral="ORO",
+            quantity=quantity,
+            expediente=expediente,
+            department_code="05",
+            municipality_code="05001",
+            period="2026-01",
+        )
+
     def available(self, holder: UUID, i: int = 0) -> Any:
         return self.app.get_origin_code(self.codes[i]).available_to(holder)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.presenters.common import quantity_text
 from api.schemas.admin import OrganisationOut, ProductionOut, UserOut
 from ledger.identity import User
 from ledger.origin import OriginCode
@@ -39,5 +40,5 @@ def production_out(oc: OriginCode) -> ProductionOut:
         operator_id=oc.operator_id,
         mineral=oc.mineral,
         unit=oc.unit,
-        produced=str(oc.produced),
+        produced=quantity_text(oc.produced, oc.mineral),
     )

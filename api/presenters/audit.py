@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from api.presenters.common import quantity_text, slice_meta
@@ -18,7 +19,7 @@ from api.schemas.audit import (
     VerifyOut,
 )
 from audit.chain import Digest
-from audit.replay import ReplayResult
+from audit.replay import Holder, ReplayResult
 from audit.service import ChainStatus, Diff
 from audit.verify import Report
 
@@ -37,6 +38,16 @@ def digest_out(d: Digest) -> DigestOut:
     )
 
 
+def holder_fields(holder_id: str, holder: Holder | None) -> dict[str, Any]:
+    """The holder's id, razón social and document."""
+    return {
+        "holder_id": UUID(holder_id),
+        "holder_name": holder.name if holder else None,
+        "holder_doc_type": holder.doc_type if holder else None,
+        "holder_doc_number": holder.doc_number if holder else None,
+    }
+
+
 def replay_page(result: ReplayResult, offset: int, limit: int) -> ReplayPage:
     """One page of replayed balances and what the replay covered."""
     rows = result.rows[offset : offset + limit]
@@ -52,7 +63,7 @@ def replay_page(result: ReplayResult, offset: int, limit: int) -> ReplayPage:
         ),
         items=[
             ReplayBalance(
-                holder_id=UUID(r.holder_id),
+                **holder_fields(r.holder_id, r.holder),
                 origin_code=r.origin_code,
                 mineral=r.mineral,
                 unit=r.unit,
@@ -73,7 +84,7 @@ def diff_page(d: Diff, offset: int, limit: int) -> DiffPage:
         read_model_position=d.read_model_position,
         items=[
             DiffItem(
-                holder_id=UUID(r.holder_id),
+                **holder_fields(r.holder_id, r.holder),
                 origin_code=r.origin_code,
                 replay_available=quantity_text(r.replay_available, r.mineral),
                 replay_reserved=quantity_text(r.replay_reserved, r.mineral),

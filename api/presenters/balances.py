@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.presenters.common import page_meta, quantity_text
+from api.presenters.common import money_text, page_meta, quantity_text
 from api.schemas.balances import (
     Balance,
     BalancePage,
@@ -42,7 +42,11 @@ def custody_page(code: str, mineral: str, page: Page, offset: int, limit: int) -
 def report_page(page: Page, offset: int, limit: int) -> ReportPage:
     items = [
         ReportRow.model_validate(
-            {**r, "quantity": quantity_text(r["quantity"], r["mineral"]), "value": str(r["value"])}
+            {
+                **r,
+                "quantity": quantity_text(r["quantity"], r["mineral"]),
+                "value": money_text(r["value"], r["currency"]),
+            }
         )
         for r in page.items
     ]

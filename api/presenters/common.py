@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_EVEN
 from decimal import Decimal as ExactDecimal
 from typing import Any
 
 from api.schemas.common import PageMeta
-from ledger.values import MINERALS
+from ledger.values import CURRENCIES, MINERALS
+
+#: Minor unit of an amount whose currency is not chosen yet (a draft): every accepted
+#: currency has two.
+DEFAULT_MINOR_UNIT = 2
 
 
 def page_meta(total: int, offset: int, limit: int, next_offset: int | None) -> PageMeta:
@@ -18,11 +23,26 @@ def slice_meta(total: int, offset: int, limit: int) -> PageMeta:
     return page_meta(total, offset, limit, offset + limit if offset + limit < total else None)
 
 
+def plain_text(value: Any) -> str:
+    """A decimal in plain fixed-point notation, never with an exponent (``4.3206E+7`` →
+    ``43206000``); the value is unchanged."""
+    d = value if isinstance(value, ExactDecimal) else ExactDecimal(str(value))
+    return format(d, "f")
+
+
 def quantity_text(value: Any, mineral: str) -> str:
     """A quantity written with its mineral's decimal scale (``125.50`` g of gold)."""
     m = MINERALS.get(mineral)
     d = ExactDecimal(str(value))
     return format(d.quantize(ExactDecimal(1).scaleb(-m.scale)) if m else d, "f")
+
+
+def money_text(value: Any, currency: str | None) -> str:
+    """An amount of money rounded half to even to its currency's minor unit
+    (``43206000.00`` COP); the exact value stays in the ledger."""
+    places = CURRENCIES.get(currency or "", DEFAULT_MINOR_UNIT)
+    d = ExactDecimal(str(value))
+    return format(d.quantize(ExactDecimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN), "f")
 
 
 def attachment(filename: str) -> dict[str, str]:

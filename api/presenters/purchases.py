@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.presenters.common import page_meta
+from api.presenters.common import money_text, page_meta, plain_text, quantity_text
 from api.schemas.purchases import (
     CommandResult,
     LineOut,
@@ -12,7 +12,7 @@ from api.schemas.purchases import (
     PurchasePage,
     PurchaseSummary,
 )
-from ledger.purchase import Purchase
+from ledger.purchase import Purchase, seller_data_received, status_label
 from projections.queries import Page
 
 STATUS_TEXT = {
@@ -29,6 +29,8 @@ def purchase_out(p: Purchase) -> PurchaseOut:
     return PurchaseOut(
         id=p.id,
         status=p.status,
+        status_label=status_label(p.status, p.channel),
+        seller_data_received=seller_data_received(p.status, p.channel),
         buyer_id=p.buyer_id,
         seller_id=p.seller_id,
         seller=dict(p.seller),
@@ -38,12 +40,12 @@ def purchase_out(p: Purchase) -> PurchaseOut:
             LineOut(
                 origin_code=ln["origin_code"],
                 mineral=ln["mineral"],
-                quantity=str(ln["quantity"]),
-                unit_price=str(ln["unit_price"]),
+                quantity=quantity_text(ln["quantity"], ln["mineral"]),
+                unit_price=plain_text(ln["unit_price"]),
             )
             for ln in p.lines
         ],
-        total=str(p.total()),
+        total=money_text(p.total(), p.transaction.get("currency")),
         missing=p.missing_fields(),
         created_at=p.created_at,
         saved_at=p.saved_at,
@@ -64,7 +66,27 @@ def command_result(p: Purchase, **extra: Any) -> CommandResult:
     )
 
 
+def summary_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """A read-model row with its amounts as plain text: the total rounded to the
+    currency's minor unit, quantities at their mineral's scale, unit prices exact."""
+    lines = [
+        {
+            **ln,
+            "quantity": quantity_text(ln["quantity"], ln["mineral"]),
+            "unit_price": plain_text(ln["unit_price"]),
+        }
+        for ln in row["lines"]
+    ]
+    return {
+        **row,
+        "total": money_text(row["total"], row["currency"]),
+        "lines": lines,
+        "status_label": status_label(row["status"], row["channel"]),
+        "seller_data_received": seller_data_received(row["status"], row["channel"]),
+    }
+
+
 def purchase_page(page: Page, offset: int, limit: int) -> PurchasePage:
     """A page of the buyer's purchases from the read model."""
-    items = [PurchaseSummary.model_validate({**r, "total": str(r["total"])}) for r in page.items]
+    items = [PurchaseSummary.model_validate(summary_fields(r)) for r in page.items]
     return PurchasePage(items=items, page=page_meta(page.total, offset, limit, page.next_offset))

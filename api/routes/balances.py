@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.params import Path
 
-from api.deps import Auditor, BuyerOrSeller, Ctx, ReadAfter
+from api.deps import AUDITOR_ROLES, Auditor, BalanceReader, Ctx, ReadAfter
 from api.presenters.balances import balance_page, custody_page, report_page
 from api.problems import responses
 from api.schemas.balances import BalancePage, CustodyPage, ReportPage
-from kernel.errors import NotFoundError
+from kernel.errors import NotFoundError, PermissionDeniedError, ValidationError
 from projections import queries
 
 router = APIRouter(prefix="/api/v1", tags=["saldos"])
@@ -27,10 +28,30 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
     dependencies=[ReadAfter],
 )
 def my_balances(
-    caller: BuyerOrSeller, ctx: Ctx, offset: Offset = 0, limit: Limit = 50
+    caller: BalanceReader,
+    ctx: Ctx,
+    holder_id: Annotated[
+        UUID | None,
+        Query(description="Titular consultado (auditores; obligatorio para ellos)"),
+    ] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> BalancePage:
-    """Saldos de la organización del usuario por código de origen (disponible y reservado)."""
-    page = queries.balances_of(ctx.engine, str(caller.org_id), offset=offset, limit=limit)
+    """Saldos por código de origen (disponible y reservado): los de la organización del
+    usuario o, para el auditor, los del titular indicado."""
+    if caller.role in AUDITOR_ROLES:
+        if holder_id is None:
+            raise ValidationError(
+                "Indique el titular cuyos saldos consulta.", field="holder_id", code="required"
+            )
+        holder = str(holder_id)
+    else:
+        if holder_id is not None and holder_id != caller.org_id:
+            raise PermissionDeniedError(
+                "Solo puede consultar los saldos de su organización.", field="holder_id"
+            )
+        holder = str(caller.org_id)
+    page = queries.balances_of(ctx.engine, holder, offset=offset, limit=limit)
     return balance_page(page, offset, limit)
 
 

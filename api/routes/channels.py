@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from email.utils import format_datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
 from fastapi.params import Path
+from fastapi.responses import JSONResponse
 
 from api import ratelimit as rl
 from api.deps import Buyer, Ctx, IdemKey, Seller, set_position
@@ -21,7 +23,7 @@ from api.presenters.channels import (
     webservice_configured,
     ws_token_issued,
 )
-from api.problems import responses
+from api.problems import problem_response, responses, status_for
 from api.routes.purchases import result
 from api.schemas.channels import (
     LinkIssued,
@@ -32,7 +34,7 @@ from api.schemas.channels import (
     WsLines,
 )
 from api.schemas.purchases import CommandResult
-from kernel.errors import AuthenticationError, NotFoundError, ValidationError
+from kernel.errors import AuthenticationError, LedgerError, NotFoundError, ValidationError
 from ledger import webhooks
 from ledger.statement import parse_statement
 
@@ -113,6 +115,7 @@ def upload_txt(
                 "mineral": ln.mineral,
                 "quantity": format(ln.quantity, "f"),
                 "unit_price": price.strip(),
+                "source_line": ln.line,  # a refused line is named by its line in the file
             }
         )
     ledger.load_seller_data(
@@ -126,6 +129,12 @@ def upload_txt(
     return result(ctx, response, purchase_id)
 
 
+def _limit_seller_channel(ctx: Ctx, buyer_id: UUID, purchase_id: UUID) -> None:
+    """Seller-URL and web-service requests, per purchase and per buyer (429 beyond)."""
+    ctx.limiter.hit(f"seller-channel:purchase:{purchase_id}", rl.SELLER_CHANNEL_PURCHASE)
+    ctx.limiter.hit(f"seller-channel:buyer:{buyer_id}", rl.SELLER_CHANNEL_BUYER)
+
+
 @router.post(
     "/purchases/{purchase_id}/seller-url",
     response_model=LinkIssued,
@@ -136,6 +145,7 @@ def issue_url(
     purchase_id: PurchaseId, caller: Buyer, ctx: Ctx, key: IdemKey, response: Response
 ) -> LinkIssued:
     """Alternativa 2: generar la URL única que se envía al correo registrado del vendedor."""
+    _limit_seller_channel(ctx, caller.org_id, purchase_id)
     out = ctx.ledger.issue_seller_link(
         purchase_id=purchase_id,
         buyer_id=caller.org_id,
@@ -157,6 +167,7 @@ def issue_ws(
     purchase_id: PurchaseId, caller: Buyer, ctx: Ctx, key: IdemKey, response: Response
 ) -> LinkIssued:
     """Alternativa 3: enviar el token al vendedor y notificar su web service."""
+    _limit_seller_channel(ctx, caller.org_id, purchase_id)
     out = ctx.ledger.issue_ws_token(
         purchase_id=purchase_id, buyer_id=caller.org_id, actor=caller.actor, idempotency_key=key
     )
@@ -205,7 +216,16 @@ def configure_webservice(
     body: WebServiceIn, caller: Seller, ctx: Ctx, key: IdemKey, response: Response
 ) -> WebServiceOut:
     """Configurar el endpoint del web service del vendedor. Devuelve un secreto nuevo que se
-    muestra una sola vez: con él se firman las llamadas (HMAC-SHA256)."""
+    muestra una sola vez: con él se firman las llamadas (HMAC-SHA256).
+
+    El endpoint debe usar https y resolver solo a direcciones públicas de Internet: se
+    rechazan (422, campo `url`) loopback, redes privadas, link-local (p. ej. 169.254.169.254),
+    multicast, reservadas, no especificadas, las formas IPv6 que contienen una IPv4
+    (`::ffff:a.b.c.d`, NAT64, 6to4, Teredo), los hosts escritos como número
+    (`0x7f000001`, `2130706433`, `127.1`), `localhost` y las URL con usuario o contraseña.
+    Cualquier puerto es válido. La plataforma vuelve a comprobar la dirección en cada
+    envío, no sigue redirecciones y espera pocos segundos."""
+    ctx.webservice_endpoints.check(body.url)
     secret = webhooks.new_secret()
     ctx.ledger.configure_webservice(
         operator_id=caller.org_id,
@@ -240,10 +260,21 @@ def ws_lines(
     request: Request,
     ctx: Ctx,
     body: Annotated[bytes, Depends(raw_body)],
-) -> WsAccepted:
+    response: Response,
+) -> WsAccepted | JSONResponse:
     """Web service (alternativa 3): el ERP del vendedor envía las cantidades con el token
-    recibido por correo, firmado con su secreto (encabezados webhook-id,
-    webhook-timestamp y webhook-signature sobre «id.timestamp.cuerpo»)."""
+    recibido por correo, firmado con su secreto: encabezados `webhook-id`,
+    `webhook-timestamp` (segundos Unix, ±5 minutos) y `webhook-signature`.
+
+    Firma v2 (vigente): `v2,` + base64(HMAC-SHA256(clave, contenido)), donde la clave son
+    los bytes en base64 que siguen a `whsec_` en el secreto y el contenido es
+    `<webhook-id>.<webhook-timestamp>.<MÉTODO>.<ruta>.<cuerpo>`; la ruta es la de la línea
+    de solicitud tal como se envía (con `?consulta` si la hay), p. ej.
+    `m-1.1767225600.POST./api/v1/ws/sellers/<id>/lines.{"token":…}`.
+
+    Firma v1 (obsoleta, `id.timestamp.cuerpo`): se acepta hasta el 30 de junio de 2027
+    (UTC); sus respuestas llevan los encabezados `Deprecation` y `Sunset`. Un webhook-id
+    repetido con el mismo cuerpo recibe la primera respuesta; con otro cuerpo, 422."""
     h = request.headers
     msg_id, ts, sig = (
         h.get("webhook-id", ""),
@@ -264,20 +295,60 @@ def ws_lines(
         raise AuthenticationError(
             "El vendedor no tiene web service configurado.", code="invalid_signature"
         )
-    webhooks.verify(
-        secret, msg_id=msg_id, timestamp=ts, signature=sig, body=body, now=int(time.time())
+    version = webhooks.verify(
+        secret,
+        msg_id=msg_id,
+        timestamp=ts,
+        signature=sig,
+        body=body,
+        now=int(time.time()),
+        method=request.method,
+        path=_request_target(request),
     )
+    deprecation = _v1_deprecation_headers() if version == "v1" else {}
+    response.headers.update(deprecation)
     try:
-        payload = WsLines.model_validate_json(body)
-    except Exception:
-        raise ValidationError(
-            "Cuerpo JSON inválido: se esperan token y lines.", field="body", code="invalid_json"
-        ) from None
-    out = ledger.submit_ws_lines(
-        seller_id=seller_id,
-        token=payload.token,
-        lines=[ln.model_dump(exclude_none=True) for ln in payload.lines],
-        message_id=msg_id,
-        request_digest=hashlib.sha256(body).hexdigest(),
-    )
+        try:
+            payload = WsLines.model_validate_json(body)
+        except Exception:
+            raise ValidationError(
+                "Cuerpo JSON inválido: se esperan token y lines.",
+                field="body",
+                code="invalid_json",
+            ) from None
+        out = ledger.submit_ws_lines(
+            seller_id=seller_id,
+            token=payload.token,
+            lines=[ln.model_dump(exclude_none=True) for ln in payload.lines],
+            message_id=msg_id,
+            request_digest=hashlib.sha256(body).hexdigest(),
+        )
+    except LedgerError as e:
+        if not deprecation:
+            raise
+        # The problem answer to a v1-signed call carries the deprecation notice too.
+        return problem_response(
+            status_for(e),
+            code=e.code,
+            detail=e.detail,
+            instance=request.url.path,
+            field=e.field,
+            headers=deprecation,
+        )
     return WsAccepted.model_validate(out)
+
+
+def _request_target(request: Request) -> str:
+    """The path and query exactly as on the request line (what a v2 signature covers)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode("utf-8")
+    query = request.scope.get("query_string") or b""
+    target = bytes(raw) + (b"?" + bytes(query) if query else b"")
+    return target.decode("latin-1")
+
+
+def _v1_deprecation_headers() -> dict[str, str]:
+    """RFC 9745 ``Deprecation`` and RFC 8594 ``Sunset`` for v1-signed calls."""
+    return {
+        "Deprecation": f"@{int(webhooks.V1_DEPRECATED_AT.timestamp())}",
+        "Sunset": format_datetime(webhooks.V1_SUNSET, usegmt=True),
+    }

@@ -1,4 +1,10 @@
-"""Purchases from authorized mining operators, step by step (buyer role)."""
+"""Purchases from authorized mining operators, step by step (buyer role).
+
+Reading is wider than writing: a buyer reads its purchases, a seller (the mining
+operator) reads its sales — drafts and pending ones included — and auditors (roles
+auditor and admin) read every purchase. Every write stays with the buyer. A purchase
+outside the caller's reach is 404, as if it did not exist.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,16 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.params import Path
 
 from api import ratelimit as rl
-from api.deps import Buyer, Ctx, IdemKey, ReadAfter, set_position
+from api.deps import (
+    AUDITOR_ROLES,
+    Buyer,
+    Caller,
+    Ctx,
+    IdemKey,
+    PurchaseReader,
+    ReadAfter,
+    set_position,
+)
 from api.presenters.purchases import command_result, purchase_out, purchase_page
 from api.problems import responses
 from api.schemas.purchases import (
@@ -62,19 +77,28 @@ def create(
     "", response_model=PurchasePage, responses=responses(401, 403, 422), dependencies=[ReadAfter]
 )
 def list_purchases(
-    caller: Buyer,
+    caller: PurchaseReader,
     ctx: Ctx,
     scope: Annotated[
         Literal["in_progress", "all"],
         Query(description="in_progress = Transacciones en curso; all = historial"),
     ] = "in_progress",
+    buyer_id: Annotated[
+        UUID | None, Query(description="Solo las compras de este comprador")
+    ] = None,
+    seller_id: Annotated[UUID | None, Query(description="Solo las compras a este vendedor")] = None,
     offset: Offset = 0,
     limit: Limit = 20,
 ) -> PurchasePage:
-    """Transacciones en curso (o todo el historial) del comprador."""
-    page = queries.purchases_of(
+    """Transacciones en curso (o todo el historial): del comprador, las compras de su
+    organización; del vendedor, sus ventas (también las pendientes de aceptación); del
+    auditor, todas. Los filtros por comprador y vendedor restringen esa vista, nunca la
+    amplían."""
+    buyer, seller = _view(caller, buyer_id, seller_id)
+    page = queries.purchases_matching(
         ctx.engine,
-        str(caller.org_id),
+        buyer_id=buyer,
+        seller_id=seller,
         open_only=scope == "in_progress",
         offset=offset,
         limit=limit,
@@ -82,10 +106,32 @@ def list_purchases(
     return purchase_page(page, offset, limit)
 
 
+def _view(
+    caller: Caller, buyer_id: UUID | None, seller_id: UUID | None
+) -> tuple[str | None, str | None]:
+    """The buyer and seller a caller's list is restricted to (None: any)."""
+    buyer = None if buyer_id is None else str(buyer_id)
+    seller = None if seller_id is None else str(seller_id)
+    mine = str(caller.org_id)
+    if caller.role == "buyer":
+        # Another organisation's id matches nothing of this buyer's.
+        return (mine if buyer in (None, mine) else NOBODY), seller
+    if caller.role == "seller":
+        return buyer, (mine if seller in (None, mine) else NOBODY)
+    assert caller.role in AUDITOR_ROLES, caller.role
+    return buyer, seller
+
+
+#: An id no organisation has (a filter outside the caller's view matches nothing).
+NOBODY = "00000000-0000-0000-0000-000000000000"
+
+
 @router.get("/{purchase_id}", response_model=PurchaseOut, responses=responses(401, 403, 404))
-def get_one(purchase_id: PurchaseId, caller: Buyer, ctx: Ctx) -> PurchaseOut:
-    """Una compra del comprador, con sus líneas y su estado."""
-    return purchase_out(ctx.ledger.get_purchase(purchase_id, party_id=caller.org_id))
+def get_one(purchase_id: PurchaseId, caller: PurchaseReader, ctx: Ctx) -> PurchaseOut:
+    """Una compra con sus líneas y su estado: la del comprador, la venta del vendedor o,
+    para el auditor, cualquiera. Nunca muestra el código de aceptación."""
+    party = None if caller.role in AUDITOR_ROLES else caller.org_id
+    return purchase_out(ctx.ledger.get_purchase(purchase_id, party_id=party))
 
 
 @router.put("/{purchase_id}/transaction", response_model=CommandResult, responses=COMMON)

@@ -1,5 +1,5 @@
 """Nickel royalty base price (PBLRN): the resolution case of each quarter, step by step
-(analyst role).
+(analyst role; auditors read every case).
 
 The routes call :class:`royalties.application.RoyaltiesApp`, one per process, built with
 the other services (``ctx.royalties``). The platform's analyst is the
@@ -16,7 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from api.deps import Analyst, Ctx, IdemKey
+from api.deps import Analyst, CaseReader, Ctx, IdemKey
 from api.presenters.common import attachment
 from api.presenters.royalties import (
     activity_catalogue,
@@ -49,6 +49,7 @@ from api.schemas.royalties import (
     VariationOut,
     constants_of,
 )
+from ledger.values import check_date_range
 from royalties.application import MAX_PAGE, RoyaltiesApp
 from royalties.constants import NICKEL_ROYALTY_RATE
 from royalties.deadlines import colombian_date
@@ -97,7 +98,7 @@ ActivityNumber = Annotated[
     response_model=list[ActivityOut],
     responses=responses(401, 403),
 )
-def list_activities(caller: Analyst) -> list[ActivityOut]:
+def list_activities(caller: CaseReader) -> list[ActivityOut]:
     """Las 34 actividades del procedimiento, con sus responsables y puntos de control."""
     return activity_catalogue()
 
@@ -128,7 +129,7 @@ def create_case(
     "/cases", summary="Listar casos", response_model=CasePage, responses=responses(401, 403, 422)
 )
 def list_cases(
-    caller: Analyst,
+    caller: CaseReader,
     royalties: Royalties,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[
@@ -144,7 +145,7 @@ def list_cases(
 @router.get("/cases/{quarter}", summary="Consultar un caso", response_model=CaseOut, responses=READ)
 def get_case(
     quarter: QuarterPath,
-    caller: Analyst,
+    caller: CaseReader,
     royalties: Royalties,
     as_of: Annotated[
         date | None,
@@ -152,6 +153,8 @@ def get_case(
     ] = None,
 ) -> CaseOut:
     """Un caso: actividad actual, lo pendiente y lo vencido a la fecha, e historial."""
+    if as_of is not None:
+        check_date_range(as_of, field="as_of")
     case_id = royalties.case_id(quarter)
     return case_out(royalties.get_case(case_id), royalties.status(case_id, as_of=as_of))
 
@@ -291,7 +294,7 @@ def decide_control_point(
     response_model=VariationOut,
     responses=READ_COMPUTED,
 )
-def variation(quarter: QuarterPath, caller: Analyst, royalties: Royalties) -> VariationOut:
+def variation(quarter: QuarterPath, caller: CaseReader, royalties: Royalties) -> VariationOut:
     """Causales de variación del PBLRN frente al caso del trimestre anterior: aporte de
     LME, primas, flete, TRM, costos y volúmenes."""
     return variation_out(royalties.variation_or_raise(royalties.case_id(quarter)))
@@ -303,7 +306,7 @@ def variation(quarter: QuarterPath, caller: Analyst, royalties: Royalties) -> Va
     response_model=CaseFigures,
     responses=READ_COMPUTED,
 )
-def case_figures(quarter: QuarterPath, caller: Analyst, royalties: Royalties) -> CaseFigures:
+def case_figures(quarter: QuarterPath, caller: CaseReader, royalties: Royalties) -> CaseFigures:
     """Las cifras del anexo técnico en JSON: exactas y redondeadas, con las causales de
     variación cuando el trimestre anterior tiene su precio."""
     result, change = royalties.report(royalties.case_id(quarter))
@@ -322,7 +325,7 @@ def case_figures(quarter: QuarterPath, caller: Analyst, royalties: Royalties) ->
         **READ_COMPUTED,
     },
 )
-def case_figures_csv(quarter: QuarterPath, caller: Analyst, royalties: Royalties) -> Response:
+def case_figures_csv(quarter: QuarterPath, caller: CaseReader, royalties: Royalties) -> Response:
     """Las cifras del anexo técnico en CSV (una por fila, con las causales de variación
     cuando las hay)."""
     result, change = royalties.report(royalties.case_id(quarter))
@@ -346,7 +349,7 @@ def case_figures_csv(quarter: QuarterPath, caller: Analyst, royalties: Royalties
         **READ_COMPUTED,
     },
 )
-def annex(quarter: QuarterPath, caller: Analyst, royalties: Royalties) -> Response:
+def annex(quarter: QuarterPath, caller: CaseReader, royalties: Royalties) -> Response:
     """Descargar el anexo técnico "DataNiquel" (.xlsx) del precio calculado."""
     return Response(
         content=royalties.annex_bytes(royalties.case_id(quarter)),
@@ -363,7 +366,7 @@ def annex(quarter: QuarterPath, caller: Analyst, royalties: Royalties) -> Respon
 )
 def liquidation(
     quarter: QuarterPath,
-    caller: Analyst,
+    caller: CaseReader,
     royalties: Royalties,
     quantity_lb: Annotated[
         str,

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import Decimal, Strict, Text
+from api.schemas.common import Quantity, Strict, Text
 
 
 class BuyerIn(Strict):
@@ -68,11 +68,15 @@ class UserOut(BaseModel):
 class ProductionIn(Strict):
     operator_id: UUID
     mineral: Annotated[str, StringConstraints(max_length=32)]
-    quantity: Decimal
+    quantity: Quantity
     expediente: Annotated[str, StringConstraints(max_length=30)]
     department_code: Annotated[str, StringConstraints(max_length=2)]
     municipality_code: Annotated[str, StringConstraints(max_length=5)]
-    period: Annotated[str, StringConstraints(max_length=7)]
+    period: Annotated[
+        str,
+        StringConstraints(max_length=7, pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$"),
+        Field(description="Periodo de producción AAAA-MM (años 2000 a 2099)"),
+    ]
     code: Annotated[str, StringConstraints(max_length=40)] | None = None
 
 

@@ -25,10 +25,19 @@ class AsOf(BaseModel):
     )
 
 
-class ReplayBalance(BaseModel):
-    """Saldo de un titular en un código de origen, reproducido desde los eventos."""
+class HolderFields(BaseModel):
+    """Quién es el titular, como consta en su registro (nulo si el registro no está en
+    la historia reproducida)."""
 
     holder_id: UUID
+    holder_name: str | None = Field(description="Razón social o nombre del titular")
+    holder_doc_type: str | None = Field(description="Tipo de documento (NIT, CC, …)")
+    holder_doc_number: str | None = Field(description="Número de documento")
+
+
+class ReplayBalance(HolderFields):
+    """Saldo de un titular en un código de origen, reproducido desde los eventos."""
+
     origin_code: str
     mineral: str
     unit: str
@@ -44,10 +53,9 @@ class ReplayPage(BaseModel):
     page: PageMeta
 
 
-class DiffItem(BaseModel):
+class DiffItem(HolderFields):
     """Un saldo que difiere entre la reproducción y el modelo de lectura."""
 
-    holder_id: UUID
     origin_code: str
     replay_available: str
     replay_reserved: str

@@ -20,7 +20,15 @@ class LinkIssued(BaseModel):
 
 
 class WebServiceIn(Strict):
-    url: Annotated[str, StringConstraints(min_length=8, max_length=500)]
+    url: Annotated[
+        str,
+        StringConstraints(min_length=8, max_length=500),
+        Field(
+            description="Endpoint del ERP del vendedor: https, sin usuario ni contraseña, "
+            "con un nombre que resuelva solo a direcciones públicas de Internet",
+            examples=["https://erp.vendedor.com.co/ptm/notificaciones"],
+        ),
+    ]
 
 
 class WebServiceOut(BaseModel):

@@ -12,6 +12,16 @@ Decimal = Annotated[
     StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,12})?$", max_length=28),
     Field(description="Número decimal exacto como texto, con punto decimal", examples=["125.50"]),
 ]
+#: A quantity of mineral: at most 12 integer digits (``ledger.values.MAX_QUANTITY`` is
+#: 10^12 of the unit).
+Quantity = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{1,12}(\.[0-9]{1,12})?$", max_length=25),
+    Field(
+        description="Cantidad decimal exacta como texto, menor que 10^12 de la unidad",
+        examples=["125.50"],
+    ),
+]
 Text = Annotated[str, StringConstraints(max_length=200)]
 Code = Annotated[str, StringConstraints(pattern=r"^[0-9]{4,12}$")]
 

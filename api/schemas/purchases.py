@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import Decimal, PageMeta, Strict, Text
+from api.schemas.common import Decimal, PageMeta, Quantity, Strict, Text
 
 
 class SellerRef(Strict):
@@ -35,7 +35,7 @@ class CreatePurchase(Strict):
 class LineIn(Strict):
     origin_code: Annotated[str, StringConstraints(max_length=40)]
     mineral: Annotated[str, StringConstraints(max_length=32)] | None = None
-    quantity: Decimal
+    quantity: Quantity
     unit_price: Decimal
 
 
@@ -63,6 +63,10 @@ class LineOut(BaseModel):
 class PurchaseOut(BaseModel):
     id: UUID
     status: str
+    #: Spanish label of the status ("datos del vendedor recibidos", "vencida", …).
+    status_label: str
+    #: A draft the seller filled in through its URL or web service: resume it.
+    seller_data_received: bool
     buyer_id: UUID
     seller_id: UUID
     seller: dict[str, str]
@@ -85,6 +89,10 @@ class PurchaseOut(BaseModel):
 class PurchaseSummary(BaseModel):
     id: UUID
     status: str
+    status_label: str
+    seller_data_received: bool
+    buyer_id: UUID
+    seller_id: UUID
     seller_name: str
     seller_document: str
     expediente: str

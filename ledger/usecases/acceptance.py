@@ -23,9 +23,10 @@ from ledger.codes import (
     hashes_equal,
     lines_digest,
 )
+from ledger.guard import ACCEPTANCE_CODE
 from ledger.origin import OriginCode, origin_code_id
 from ledger.purchase import PENDING, Purchase
-from ledger.usecases import notices
+from ledger.usecases import guards, notices
 from ledger.usecases.base import LedgerUnit
 from ledger.usecases.drafts import DraftCases
 
@@ -53,6 +54,7 @@ class AcceptanceCases(DraftCases):
         """Expire an overdue purchase and release its reservations, in this unit."""
         p.expire(now=u.now)
         self._release_all(u, p, reason="expired")
+        notices.send_purchase_ended(u, p, template="purchase_expired")
 
     def _issue_code(self, u: LedgerUnit, p: Purchase) -> tuple[str, str]:
         code = generate_numeric_code(self.config.policy.digits)
@@ -70,7 +72,14 @@ class AcceptanceCases(DraftCases):
             p = self._own_purchase(u, purchase_id, buyer_id)
             p.check_submittable()
             self._check_transaction(p.transaction, u.now)
-            u.lock(str(origin_code_id(ln["origin_code"])) for ln in p.lines)
+            guards.check_pair(u, buyer_id=p.buyer_id, seller_id=p.seller_id)
+            u.lock(
+                [
+                    guards.seller_lock_key(p.seller_id),
+                    *(str(origin_code_id(ln["origin_code"])) for ln in p.lines),
+                ]
+            )
+            guards.count_seller_message(u, policy=self.config.guard, p=p, kind=ACCEPTANCE_CODE)
             code, code_hash = self._issue_code(u, p)
             p.submit(
                 code_hash=code_hash,
@@ -82,6 +91,8 @@ class AcceptanceCases(DraftCases):
             assert p.reservation_expires_at is not None
             for i, line in enumerate(p.lines):
                 oc = u.get(OriginCode, origin_code_id(line["origin_code"]))
+                # Lines loaded before the title rule was enforced are checked here too.
+                oc.check_title(seller_id=p.seller_id, expediente=p.seller["expediente"], index=i)
                 if oc.available_to(p.seller_id) < line["quantity"]:
                     # Reservations past their TTL still hold mineral: end them here, in
                     # the same write, rather than refuse a purchase the seller can cover.
@@ -124,6 +135,8 @@ class AcceptanceCases(DraftCases):
             if p.reservation_overdue(u.now):
                 self._expire_in_unit(u, p)
                 return u.fail(PurchaseEndedError("La compra venció.", code="purchase_expired"))
+            u.lock([guards.seller_lock_key(p.seller_id)])
+            guards.count_seller_message(u, policy=self.config.guard, p=p, kind=ACCEPTANCE_CODE)
             code, code_hash = self._issue_code(u, p)
             p.resend_code(code_hash=code_hash, policy=self.config.policy, by=actor, now=u.now)
             notices.send_acceptance_code(u, p, code)
@@ -164,6 +177,8 @@ class AcceptanceCases(DraftCases):
             if p.reservation_overdue(u.now):
                 self._expire_in_unit(u, p)
                 return u.fail(PurchaseEndedError("La compra venció.", code="purchase_expired"))
+            # A buyer that spent its wrong-code budget on this seller tries no more codes.
+            guards.check_pair(u, buyer_id=p.buyer_id, seller_id=p.seller_id)
             p.check_code_is_current(u.now)
             assert p.code_hash is not None and p.lines_digest is not None
             digest = lines_digest(p.lines)
@@ -171,8 +186,14 @@ class AcceptanceCases(DraftCases):
                 self.config.code_key, purchase_id=p.id, digest=digest, code=given
             )
             if digest != p.lines_digest or not hashes_equal(expected, p.code_hash):
-                if p.fail_validation(policy=policy, by=actor, now=u.now):
+                locked = p.fail_validation(policy=policy, by=actor, now=u.now)
+                if locked:
                     self._release_all(u, p, reason="locked")
+                    notices.send_purchase_ended(u, p, template="purchase_locked")
+                suspended = guards.count_wrong_code(u, policy=self.config.guard, p=p)
+                if suspended is not None:
+                    return u.fail(suspended)
+                if locked:
                     return u.fail(
                         LimitExceededError(
                             "Demasiados intentos fallidos: la compra quedó bloqueada y las "

@@ -22,6 +22,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from kernel.commands import Clock, CommandRunner, Failure, Outcome, Unit, utc_now
 from kernel.locks import Locker
+from ledger.guard import GuardPolicy, PairGuard, SellerGuard
 from ledger.messages import Channel, OutboxMessage, event_id
 from ledger.origin import OriginCode
 from ledger.purchase import CodePolicy
@@ -46,6 +47,8 @@ class LedgerConfig:
 
     code_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     policy: CodePolicy = field(default_factory=CodePolicy)
+    #: Budgets across purchases: wrong codes per (buyer, seller), messages per seller.
+    guard: GuardPolicy = field(default_factory=GuardPolicy)
     statement_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     #: Runs of a command whose save collides with another writer's, before giving up.
     max_attempts: int = 10
@@ -158,10 +161,12 @@ class LedgerBase(Application[UUID]):
         crossed = {
             e.originator_id for e in processing_event.events if e.originator_version % interval == 0
         }
+        # The aggregates written over and over: origin codes, and the guards of a busy
+        # seller or pair (their state is small, their history is not).
         snapshots = [
-            OriginCode.Snapshot.take(agg)
+            type(agg).Snapshot.take(agg)
             for agg_id, agg in processing_event.aggregates.items()
-            if agg_id in crossed and isinstance(agg, OriginCode)
+            if agg_id in crossed and isinstance(agg, OriginCode | SellerGuard | PairGuard)
         ]
         if snapshots:
             self.snapshots.put(snapshots)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -178,9 +179,11 @@ class DraftCases(QueryCases):
         )
 
     def parse_lines(
-        self, seller_id: UUID, lines: Sequence[dict[str, Any]], *, now: datetime
+        self, p: Purchase, lines: Sequence[dict[str, Any]], *, now: datetime
     ) -> list[Line]:
-        """Validate lines against the seller's current balances (re-checked at submit)."""
+        """Validate lines against the purchase's title and the seller's current balances
+        (re-checked at submit). Every channel's lines come through here."""
+        seller_id = p.seller_id
         parsed: list[Line] = []
         for i, raw in enumerate(lines):
             f = f"lines[{i}]"
@@ -201,6 +204,13 @@ class DraftCases(QueryCases):
                     code="foreign_origin_code",
                     origin_code=code,
                 )
+            source = raw.get("source_line")
+            oc.check_title(
+                seller_id=seller_id,
+                expediente=p.seller["expediente"],
+                index=i,
+                source_line=source if isinstance(source, int) else None,
+            )
             mineral = v.mineral_or_raise(
                 str(raw.get("mineral") or oc.mineral), field=f"{f}.mineral"
             )
@@ -221,9 +231,11 @@ class DraftCases(QueryCases):
                     available=available,
                     requested=qty,
                 )
+            v.check_total(qty * price, field=f"{f}.unit_price")
             parsed.append(
                 Line(origin_code=code, mineral=oc.mineral, quantity=qty, unit_price=price)
             )
+        v.check_total(sum((ln["quantity"] * ln["unit_price"] for ln in parsed), Decimal(0)))
         return parsed
 
     def load_seller_data(
@@ -251,7 +263,7 @@ class DraftCases(QueryCases):
                 raise NotFoundError("La compra no existe.", field="purchase_id")
             if channel in ("url", "ws") and party_id != p.seller_id:
                 raise NotFoundError("La compra no existe.", field="purchase_id")
-            parsed = self.parse_lines(p.seller_id, lines, now=u.now)
+            parsed = self.parse_lines(p, lines, now=u.now)
             p.load_seller_data(channel=channel, lines=parsed, by=actor, now=u.now)
             return {}
 

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from ledger import values as v
+from ledger.guard import PairGuard
 from ledger.messages import EMAIL, SMS, WEBHOOK
 from ledger.origin import OriginCode
 from ledger.purchase import Purchase
@@ -45,6 +46,7 @@ def access_params(
         "buyer_document": f"{buyer.doc_type} {buyer.doc_number}",
         "seller_name": seller.name,
         "seller_document": f"{seller.doc_type} {seller.doc_number}",
+        "expediente": p.seller["expediente"],
         "expires_at": format_local(access.expires_at),
         "sent_at": format_local(now),
     }
@@ -180,6 +182,98 @@ def send_confirmations(u: LedgerUnit, p: Purchase, ocs: list[OriginCode]) -> Non
                 "total": f"{p.total()} {p.transaction.get('currency', '')}".strip(),
                 "balances": json.dumps(balances),
                 "validated_at": format_local(u.now),
+            },
+        )
+
+
+#: How the buyer is told which channel the seller used.
+CHANNEL_NAMES = {"url": "la URL única", "ws": "su web service", "txt": "el archivo TXT"}
+
+
+def purchase_params(p: Purchase, buyer: Organisation, seller: Organisation) -> dict[str, str]:
+    """What the buyer is told about one of its purchases."""
+    return {
+        "purchase_id": str(p.id),
+        "buyer_name": buyer.name,
+        "buyer_document": f"{buyer.doc_type} {buyer.doc_number}",
+        "seller_name": seller.name,
+        "seller_document": f"{seller.doc_type} {seller.doc_number}",
+        "expediente": p.seller["expediente"],
+        "total": f"{p.total()} {p.transaction.get('currency', '')}".strip(),
+        "lines_count": str(len(p.lines)),
+    }
+
+
+def send_seller_data_received(u: LedgerUnit, p: Purchase) -> None:
+    """The seller loaded its quantities (URL or web service): the buyer may resume."""
+    buyer = u.get(Organisation, p.buyer_id)
+    seller = u.get(Organisation, p.seller_id)
+    u.send(
+        p,
+        channel=EMAIL,
+        recipient=buyer.email,
+        template="seller_data_received",
+        params={
+            **purchase_params(p, buyer, seller),
+            "channel": CHANNEL_NAMES.get(p.channel or "", str(p.channel)),
+            "sent_at": format_local(u.now),
+        },
+    )
+
+
+def send_purchase_ended(u: LedgerUnit, p: Purchase, *, template: str) -> None:
+    """The buyer's notice that a pending purchase expired or locked."""
+    assert template in ("purchase_expired", "purchase_locked"), template
+    buyer = u.get(Organisation, p.buyer_id)
+    seller = u.get(Organisation, p.seller_id)
+    u.send(
+        p,
+        channel=EMAIL,
+        recipient=buyer.email,
+        template=template,
+        params={
+            **purchase_params(p, buyer, seller),
+            "failed_attempts": str(p.failed_attempts),
+            "sent_at": format_local(u.now),
+        },
+    )
+
+
+def send_suspension(
+    u: LedgerUnit,
+    guard: PairGuard,
+    p: Purchase,
+    agencies: list[Organisation],
+    *,
+    wrong_codes: int,
+    window: str,
+) -> None:
+    """A buyer spent its wrong-code budget on a seller: the seller and the agency know."""
+    buyer = u.get(Organisation, guard.buyer_id)
+    seller = u.get(Organisation, guard.seller_id)
+    assert guard.suspended_until is not None
+    common = {
+        "buyer_name": buyer.name,
+        "buyer_document": f"{buyer.doc_type} {buyer.doc_number}",
+        "seller_name": seller.name,
+        "seller_document": f"{seller.doc_type} {seller.doc_number}",
+        "purchase_id": str(p.id),
+        "wrong_codes": str(wrong_codes),
+        "window": window,
+        "suspended_until": format_local(guard.suspended_until),
+        "sent_at": format_local(u.now),
+    }
+    for org, role in ((seller, SELLER_ROLE), *((a, "agencia") for a in agencies)):
+        u.send(
+            guard,
+            channel=EMAIL,
+            recipient=org.email,
+            template="submissions_suspended",
+            params={
+                **common,
+                "role": role,
+                "recipient_name": org.name,
+                "recipient_document": f"{org.doc_type} {org.doc_number}",
             },
         )
 

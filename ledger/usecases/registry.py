@@ -16,7 +16,15 @@ from kernel.errors import (
 )
 from ledger import values as v
 from ledger.origin import OriginCode, origin_code_id
-from ledger.registry import AGENCY, BUYER, OPERATOR, Organisation, organisation_id
+from ledger.registry import (
+    AGENCY,
+    AGENCY_ROLL_ID,
+    BUYER,
+    OPERATOR,
+    AgencyRoll,
+    Organisation,
+    organisation_id,
+)
 from ledger.usecases.base import LedgerBase, LedgerUnit
 
 
@@ -112,6 +120,13 @@ class RegistryCases(LedgerBase):
             org = Organisation.register(kind=kind, expedientes=expedientes, now=u.now, **fields)
             assert org.id == org_id
             u.add(org)
+            if kind == AGENCY:
+                try:
+                    roll = u.get(AgencyRoll, AGENCY_ROLL_ID)
+                except NotFoundError:
+                    roll = AgencyRoll.open(now=u.now)
+                    u.add(roll)
+                roll.enrol(org.id, now=u.now)
             return {"organisation_id": org.id}
 
         request = {"kind": kind, **fields, "expedientes": expedientes}

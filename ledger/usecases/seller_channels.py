@@ -23,10 +23,11 @@ from ledger.codes import (
     hashes_equal,
     keyed_hash,
 )
+from ledger.guard import SELLER_URL, WS_TOKEN
 from ledger.purchase import Purchase
 from ledger.registry import Organisation
 from ledger.seller_access import URL_TTL, WS_TTL, SellerAccess, access_id
-from ledger.usecases import notices
+from ledger.usecases import guards, notices
 from ledger.usecases.base import LedgerUnit
 from ledger.usecases.drafts import DraftCases
 
@@ -43,6 +44,11 @@ class SellerChannelCases(DraftCases):
         """A single-use seller access to a draft of the buyer's (URL or web service)."""
         p = self._own_purchase(u, purchase_id, buyer_id)
         p.check_editable()
+        # Each access e-mails the seller: counted against its cap (429 beyond it).
+        u.lock([guards.seller_lock_key(p.seller_id)])
+        guards.count_seller_message(
+            u, policy=self.config.guard, p=p, kind=SELLER_URL if channel == "url" else WS_TOKEN
+        )
         seller = u.get(Organisation, p.seller_id)
         buyer = u.get(Organisation, p.buyer_id)
         access = SellerAccess(
@@ -147,8 +153,9 @@ class SellerChannelCases(DraftCases):
                 ) from None
             acc.check_session(session_hash, u.now, equal=hashes_equal)
             p = u.get(Purchase, acc.purchase_id)
-            parsed = self.parse_lines(p.seller_id, lines, now=u.now)
+            parsed = self.parse_lines(p, lines, now=u.now)
             p.load_seller_data(channel="url", lines=parsed, by=f"seller:{acc.seller_id}", now=u.now)
+            notices.send_seller_data_received(u, p)
             acc.consume(now=u.now)
             return {}
 
@@ -249,8 +256,9 @@ class SellerChannelCases(DraftCases):
                 raise AuthenticationError("Token inválido.", field="token", code="invalid_token")
             acc.check_usable(u.now)
             p = u.get(Purchase, acc.purchase_id)
-            parsed = self.parse_lines(p.seller_id, lines, now=u.now)
+            parsed = self.parse_lines(p, lines, now=u.now)
             p.load_seller_data(channel="ws", lines=parsed, by=f"seller:{seller_id}", now=u.now)
+            notices.send_seller_data_received(u, p)
             acc.consume(now=u.now)
             return {"purchase_id": p.id, "status": p.status, "lines": len(parsed)}
 

@@ -22,6 +22,15 @@ def expectations(kind: str) -> dict[str, str | int]:
     base["anon"] = 401
     if kind == "own_purchase":
         base.update(comprador=ALLOWED, otro=404)
+    elif kind == "read_purchase":
+        # its buyer, its seller and the auditors read it; another buyer does not see it
+        base.update(comprador=ALLOWED, otro=404, vendedor=ALLOWED, auditora=ALLOWED, admin=ALLOWED)
+    elif kind == "read_purchases":
+        base.update(
+            comprador=ALLOWED, otro=ALLOWED, vendedor=ALLOWED, auditora=ALLOWED, admin=ALLOWED
+        )
+    elif kind == "read_case":
+        base.update(analista=ALLOWED, auditora=ALLOWED, admin=ALLOWED)
     elif kind == "buyer":
         base.update(comprador=ALLOWED, otro=ALLOWED)
     elif kind == "analyst":
@@ -29,7 +38,13 @@ def expectations(kind: str) -> dict[str, str | int]:
     elif kind == "seller":
         base.update(vendedor=ALLOWED)
     elif kind == "holder":
-        base.update(comprador=ALLOWED, otro=ALLOWED, vendedor=ALLOWED)
+        # auditors reach it too: they must name the holder (422 without one)
+        base.update(
+            comprador=ALLOWED, otro=ALLOWED, vendedor=ALLOWED, auditora=ALLOWED, admin=ALLOWED
+        )
+    elif kind == "balances_of_buyer":
+        # the buyer itself and the auditors; another holder asking for them is refused
+        base.update(comprador=ALLOWED, auditora=ALLOWED, admin=ALLOWED)
     elif kind == "auditor":
         base.update(auditora=ALLOWED, admin=ALLOWED)
     elif kind == "admin":
@@ -45,8 +60,8 @@ def endpoints(users: Users, pid: str) -> list[tuple[str, str, dict[str, Any] | N
     org = str(w.seller)
     return [
         ("POST", "/api/v1/purchases", {"seller": w.seller_ref()}, "buyer"),
-        ("GET", "/api/v1/purchases", None, "buyer"),
-        ("GET", f"/api/v1/purchases/{pid}", None, "own_purchase"),
+        ("GET", "/api/v1/purchases", None, "read_purchases"),
+        ("GET", f"/api/v1/purchases/{pid}", None, "read_purchase"),
         ("PUT", f"/api/v1/purchases/{pid}/transaction", {"currency": "USD"}, "own_purchase"),
         ("PUT", f"/api/v1/purchases/{pid}/lines", {"lines": [line]}, "own_purchase"),
         ("POST", f"/api/v1/purchases/{pid}/save", None, "own_purchase"),
@@ -61,6 +76,7 @@ def endpoints(users: Users, pid: str) -> list[tuple[str, str, dict[str, Any] | N
         ("POST", "/api/v1/statements/email", None, "seller"),
         ("PUT", "/api/v1/webservice", {"url": "https://erp.example.co/ptm"}, "seller"),
         ("GET", "/api/v1/balances", None, "holder"),
+        ("GET", f"/api/v1/balances?holder_id={w.buyer}", None, "balances_of_buyer"),
         ("GET", f"/api/v1/origin-codes/{w.codes[0]}/custody", None, "auditor"),
         ("GET", "/api/v1/reports/traceability", None, "auditor"),
         (
@@ -132,15 +148,40 @@ def endpoints(users: Users, pid: str) -> list[tuple[str, str, dict[str, Any] | N
         ("POST", "/api/v1/audit/digests", None, "auditor"),
         ("GET", "/api/v1/audit/public-key", None, "auditor"),
         ("GET", "/api/v1/audit/export", None, "auditor"),
-        ("GET", "/api/v1/royalties/activities", None, "analyst"),
-        ("GET", "/api/v1/royalties/cases", None, "analyst"),
+        ("GET", "/api/v1/royalties/activities", None, "read_case"),
+        ("GET", "/api/v1/royalties/cases", None, "read_case"),
         (
             "POST",
             "/api/v1/royalties/cases",
             {"quarter": "2026-Q1", "case_number": "C-1"},
             "analyst",
         ),
-        ("GET", "/api/v1/royalties/cases/2026-Q1", None, "analyst"),
+        ("GET", "/api/v1/royalties/cases/2026-Q1", None, "read_case"),
+        ("PUT", "/api/v1/royalties/cases/2026-Q1/costs", {"months": []}, "analyst"),
+        ("PUT", "/api/v1/royalties/cases/2026-Q1/indices", {"months": []}, "analyst"),
+        ("POST", "/api/v1/royalties/cases/2026-Q1/compute", None, "analyst"),
+        (
+            "POST",
+            "/api/v1/royalties/cases/2026-Q1/activities/2",
+            {"document": "D-1"},
+            "analyst",
+        ),
+        (
+            "POST",
+            "/api/v1/royalties/cases/2026-Q1/control-points/3",
+            {"approved": True},
+            "analyst",
+        ),
+        ("GET", "/api/v1/royalties/cases/2026-Q1/variation", None, "read_case"),
+        ("GET", "/api/v1/royalties/cases/2026-Q1/figures", None, "read_case"),
+        ("GET", "/api/v1/royalties/cases/2026-Q1/figures.csv", None, "read_case"),
+        ("GET", "/api/v1/royalties/cases/2026-Q1/annex", None, "read_case"),
+        (
+            "GET",
+            "/api/v1/royalties/cases/2026-Q1/liquidation?quantity_lb=100",
+            None,
+            "read_case",
+        ),
     ]
 
 

@@ -20,6 +20,7 @@ from api.app import create_app
 from api.context import ApiContext
 from ledger import webhooks
 from ptm.bootstrap import build_notifier
+from ptm.settings import Settings
 from tests.api.conftest import Users, login
 from tests.api.test_purchase_http import purchase_body
 
@@ -365,6 +366,13 @@ def endpoint() -> Any:
     e.close()
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The local receiver listens on http://127.0.0.1: this module opts in to the
+    development allowances (by default plain http and loopback are refused)."""
+    return settings.model_copy(update={"webhook_allow_http": True, "webhook_allow_loopback": True})
+
+
 def erp_post(
     client: TestClient,
     seller_id: str,
@@ -475,3 +483,29 @@ def test_signature_helper_matches_standard_webhooks() -> None:
         hmac.new(b"k" * 32, b"msg_1.1700000000.{}", hashlib.sha256).digest()
     ).decode()
     assert webhooks.sign(secret, "msg_1", 1700000000, b"{}") == "v1," + expected
+
+
+def test_txt_line_of_another_title_is_refused_with_its_file_line(
+    client: TestClient, ctx: ApiContext, users: Users
+) -> None:
+    """The statement lists every title of the seller; a quantity entered on a code of
+    another title than the purchase's is refused, naming the line of the file."""
+    w = users.world
+    other = w.produce_on_other_title()
+    seller = login(client, ctx, "vendedor")
+    statement = client.get("/api/v1/statements/current", headers=seller).content
+    lines = statement.decode("utf-8").split("\r\n")
+    file_line = next(i + 1 for i, ln in enumerate(lines) if ln.startswith(other + ";"))
+    buyer = login(client, ctx, "comprador")
+    pid = draft(client, users, buyer)
+    r = client.post(
+        f"/api/v1/purchases/{pid}/lines/txt",
+        headers=buyer,
+        files={"file": ("s.txt", fill(statement, {w.codes[0]: "1", other: "2"}), "text/plain")},
+        data={"unit_price": "1000"},
+    )
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["code"] == "origin_code_other_title"
+    assert f"Línea {file_line} del archivo" in problem["detail"]
+    assert ctx.services.ledger.get_purchase(UUID(pid)).lines == []

@@ -1,14 +1,18 @@
 """schemathesis against the app's own OpenAPI, in process: no 5xx, and every response
-conforms to its declared schema, status and content type.
+conforms to its declared schema (formats included: a ``date-time`` without an offset
+fails), status, content type and headers.
 
-Examples per operation: ``PTM_SCHEMATHESIS_EXAMPLES`` (default 200). Each operation runs
-with the token of a role that may call it, so the examples reach the code behind the
-authorisation check.
+Examples per operation: ``PTM_SCHEMATHESIS_EXAMPLES`` (default 200, the CI figure; run
+more locally). Each operation runs with the token of a role that may call it, so the
+examples reach the code behind the authorisation check, over a history with data in it
+(a confirmed, a pending and a draft purchase, balances, a royalty case) and with the
+projection runner working, so lists and reports answer real rows, not empty pages.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +20,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -33,6 +38,9 @@ from tests.conftest import FakeClock
 from tests.helpers import make_world, nit
 
 EXAMPLES = int(os.environ.get("PTM_SCHEMATHESIS_EXAMPLES", "200"))
+#: Schema-violating examples per operation (bad types, missing fields, wrong formats):
+#: they must be refused with a declared 4xx problem, never a 5xx.
+NEGATIVE_EXAMPLES = int(os.environ.get("PTM_SCHEMATHESIS_NEGATIVE_EXAMPLES", str(EXAMPLES // 2)))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -65,6 +73,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiContext,
         ("auditora", "auditor", agency),
         ("admin", "admin", agency),
         ("analista", "analyst", agency),
+        ("saliente", "buyer", w.buyer),
     ]:
         ctx.identity.register_user(
             username=username,
@@ -79,15 +88,32 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiContext,
     client = TestClient(create_app(ctx))
     tokens = {
         u: login(client, ctx, u, "Frase-De-Prueba-Larga")
-        for u in ("comprador", "vendedor", "auditora", "admin", "analista")
+        for u in ("comprador", "vendedor", "auditora", "admin", "analista", "saliente")
     }
-    # A purchase to aim path parameters at, so some examples hit a real resource.
+    # A history to answer with: a confirmed purchase (balances, custody, reports), a
+    # pending one (a reservation), a draft to aim path parameters at, a royalty case.
+    confirmed, code = w.submitted([w.line(0, quantity="12.5"), w.line(1, quantity="3")])
+    app.validate_purchase(purchase_id=confirmed, buyer_id=w.buyer, code=code, actor="test")
+    w.submitted([w.line(0, quantity="1")])
     r = client.post(
         "/api/v1/purchases", headers=tokens["comprador"], json={"seller": w.seller_ref()}
     )
     assert r.status_code == 201
+    r = client.post(
+        "/api/v1/royalties/cases",
+        headers=tokens["analista"],
+        json={"quarter": "2026-Q1", "case_number": "CASO-2026-Q1"},
+    )
+    assert r.status_code == 201, r.text
+    services.runner.catch_up()
+    stop = threading.Event()
+    services.runner.poll_s = 0.01
+    worker = threading.Thread(target=services.runner.run_forever, args=(stop,), daemon=True)
+    worker.start()
     ctx.limiter.max_keys = 1_000  # random keys must not grow the limiter without bound
     yield ctx, {"tokens": tokens, "app": create_app(ctx)}
+    stop.set()
+    worker.join(timeout=5)
     services.close()
 
 
@@ -96,18 +122,27 @@ def api_schema(live: tuple[ApiContext, dict[str, Any]]) -> Any:
     return schemathesis.openapi.from_asgi("/openapi.json", live[1]["app"])
 
 
-def _operations() -> list[tuple[str, str]]:
+def _operations() -> list[tuple[str, str, GenerationMode]]:
+    """Every operation with valid examples, and with invalid ones where it takes a body,
+    a query or a header (without them there is nothing to get wrong; a path segment is
+    any string, so an invalid one cannot be generated)."""
     # The OpenAPI document needs no database: list the operations at collection time.
     spec = create_app(None).openapi()  # type: ignore[arg-type]
-    return [
-        (m.upper(), p)
-        for p, item in spec["paths"].items()
-        for m in item
-        if p != "/api/v1/auth/logout"
-    ]  # would revoke the shared token (see test_auth)
+    out: list[tuple[str, str, GenerationMode]] = []
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            out.append((method.upper(), path, GenerationMode.POSITIVE))
+            takes_input = op.get("requestBody") or any(
+                p["in"] != "path" for p in op.get("parameters", [])
+            )
+            if takes_input:
+                out.append((method.upper(), path, GenerationMode.NEGATIVE))
+    return out
 
 
 def token_for(path: str, tokens: dict[str, dict[str, str]]) -> dict[str, str]:
+    if path == "/api/v1/auth/logout":
+        return tokens["saliente"]  # its own session: the first case ends it, the rest get 401
     if path.startswith("/api/v1/royalties"):
         return tokens["analista"]
     if path.startswith("/api/v1/admin"):
@@ -119,18 +154,23 @@ def token_for(path: str, tokens: dict[str, dict[str, str]]) -> dict[str, str]:
     return tokens["comprador"]
 
 
-@pytest.mark.parametrize(("method", "path"), _operations())
+@pytest.mark.parametrize(("method", "path", "mode"), _operations())
 def test_api_conforms_to_its_schema(
-    method: str, path: str, api_schema: Any, live: tuple[ApiContext, dict[str, Any]]
+    method: str,
+    path: str,
+    mode: GenerationMode,
+    api_schema: Any,
+    live: tuple[ApiContext, dict[str, Any]],
 ) -> None:
     ctx, extra = live
     operation = api_schema[path][method]
     headers = dict(token_for(path, extra["tokens"]))
     statuses: list[int] = []
+    examples = EXAMPLES if mode is GenerationMode.POSITIVE else NEGATIVE_EXAMPLES
 
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None
     )
     def run(case: Any) -> None:
         ctx.limiter.reset()  # rate limits are tested elsewhere; here they would hide the code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from kernel.errors import (
     WrongStateError,
 )
 from ledger.application import Ledger
+from ledger.guard import GuardPolicy
 from ledger.origin import OriginCode, origin_code_id
 from ledger.purchase import CANCELLED, CONFIRMED, DRAFT, EXPIRED, LOCKED, PENDING
 from tests.conftest import FakeClock
@@ -721,6 +723,8 @@ def test_bad_idempotency_key_refused(world: World) -> None:
 
 def test_long_history_loads_from_snapshot(world: World) -> None:
     app = world.app
+    # A hundred submits to one seller within the hour: a raised cap for this test.
+    app.config = replace(app.config, guard=GuardPolicy(seller_messages=10_000))
     interval = app.config.snapshot_interval
     oc_id = origin_code_id(world.codes[1])
     for _ in range(interval // 2 + 2):  # each validated purchase adds 2 events to the code

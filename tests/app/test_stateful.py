@@ -32,6 +32,7 @@ from kernel.errors import (
     WrongStateError,
 )
 from ledger.application import Ledger, LedgerConfig
+from ledger.guard import GuardPolicy
 from ledger.purchase import CONFIRMED, DRAFT, PENDING
 from ptm.settings import Settings, eventsourcing_env
 from tests.conftest import FakeClock
@@ -51,7 +52,13 @@ class PurchaseMachine(RuleBasedStateMachine):
         self.clock = FakeClock()
         self.app = Ledger(
             eventsourcing_env(Settings(env="test", database_url="memory://")),
-            config=LedgerConfig(code_key=b"k" * 32, snapshot_interval=10),
+            # Random wrong codes and submits on one seller, never minutes apart: the
+            # budgets across purchases are raised here (tests/app/test_guessing_budget.py).
+            config=LedgerConfig(
+                code_key=b"k" * 32,
+                snapshot_interval=10,
+                guard=GuardPolicy(wrong_codes=1000, seller_messages=100_000),
+            ),
             clock=self.clock,
         )
         self.world = make_world(self.app, quantities=("300", "150"))
@@ -69,7 +76,8 @@ class PurchaseMachine(RuleBasedStateMachine):
             operator_id=self.world.seller,
             mineral="ORO",
             quantity=qty,
-            expediente="EXP-002",
+            # The purchases are for EXP-001: their lines must come from that title.
+            expediente="EXP-001",
             department_code="05",
             municipality_code="05001",
             period="2026-02",

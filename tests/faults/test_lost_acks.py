@@ -130,6 +130,9 @@ def test_a_whole_purchase_whose_every_answer_is_lost(stack: Stack) -> None:
     assert written == {
         "Purchase.AcceptanceCodeSent": 1,
         "OriginCode.Reserved": 2,
+        # The seller's message budget counts the code once (its guard opens on first use).
+        "SellerGuard.Opened": 1,
+        "SellerGuard.MessageCounted": 1,
         "IdempotencyRecord.Recorded": 1,
     }
     assert len(messages(s, pid, "acceptance_code")) == 1  # one code sent, by e-mail…
@@ -138,7 +141,11 @@ def test_a_whole_purchase_whose_every_answer_is_lost(stack: Stack) -> None:
 
     r, written = lose_ack(s, "POST", base + "/resend-code")
     assert r.status_code == 202 and r.json()["resends_left"] == 2
-    assert written == {"Purchase.AcceptanceCodeResent": 1, "IdempotencyRecord.Recorded": 1}
+    assert written == {
+        "Purchase.AcceptanceCodeResent": 1,
+        "SellerGuard.MessageCounted": 1,
+        "IdempotencyRecord.Recorded": 1,
+    }
     assert len(messages(s, pid, "acceptance_code")) == 2
     assert len(messages(s, pid, "acceptance_code_sms")) == 2
     code = latest_code(s, pid)

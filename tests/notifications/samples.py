@@ -78,6 +78,7 @@ PARAMS: dict[str, dict[str, str]] = {
         "seller_name": "Minera El Diluvio Gold S.A.S.",
         "seller_document": "NIT 900123456-8",
         "purchase_id": _PURCHASE["purchase_id"],
+        "expediente": "HJK-08141",
         "expires_at": "13/03/2026 10:00:00",
     },
     "ws_token": {
@@ -94,6 +95,35 @@ PARAMS: dict[str, dict[str, str]] = {
         "seller_document": "NIT 900123456-8",
         "buyer_name": "Comercializadora Andina S.A.S.",
     },
+}
+
+_BUYER_NOTICE = {
+    "purchase_id": _PURCHASE["purchase_id"],
+    "buyer_name": "Comercializadora Andina S.A.S.",
+    "buyer_document": "NIT 901304961-7",
+    "seller_name": "Minera El Diluvio Gold S.A.S.",
+    "seller_document": "NIT 900123456-8",
+    "expediente": "HJK-08141",
+    "total": "2500000.50 COP",
+    "lines_count": "1",
+    "sent_at": "10/03/2026 10:00:00",
+}
+PARAMS["seller_data_received"] = {**_BUYER_NOTICE, "channel": "la URL única"}
+PARAMS["purchase_expired"] = dict(_BUYER_NOTICE)
+PARAMS["purchase_locked"] = {**_BUYER_NOTICE, "failed_attempts": "5"}
+PARAMS["submissions_suspended"] = {
+    "role": "vendedor",
+    "recipient_name": "Minera El Diluvio Gold S.A.S.",
+    "recipient_document": "NIT 900123456-8",
+    "buyer_name": "Comercializadora Andina S.A.S.",
+    "buyer_document": "NIT 901304961-7",
+    "seller_name": "Minera El Diluvio Gold S.A.S.",
+    "seller_document": "NIT 900123456-8",
+    "purchase_id": _PURCHASE["purchase_id"],
+    "wrong_codes": "10",
+    "window": "24 horas",
+    "suspended_until": "11/03/2026 10:00:00",
+    "sent_at": "10/03/2026 10:00:00",
 }
 
 #: The secret param of each template (what the ledger must mark secret).
