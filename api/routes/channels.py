@@ -66,7 +66,12 @@ def _prices(unit_price: str | None, unit_prices: str | None) -> tuple[str | None
     return unit_price, by_code
 
 
-@router.post("/purchases/{purchase_id}/lines/txt", response_model=CommandResult, responses=COMMON)
+@router.post(
+    "/purchases/{purchase_id}/lines/txt",
+    response_model=CommandResult,
+    # 400: a multipart body the form parser cannot read (answered as a problem).
+    responses={**COMMON, **responses(400)},
+)
 def upload_txt(
     purchase_id: PurchaseId,
     caller: Buyer,

@@ -154,7 +154,13 @@ def test_a_whole_purchase_whose_every_answer_is_lost(stack: Stack) -> None:
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     r, written = lose_ack(s, "POST", base + "/validate", body={"code": wrong})
     assert r.status_code == 422 and r.json()["code"] == "invalid_code"
-    assert written == {"Purchase.ValidationFailed": 1, "IdempotencyRecord.Recorded": 1}
+    assert written == {
+        "Purchase.ValidationFailed": 1,
+        # The wrong code also counts once against the buyer's budget with this seller.
+        "PairGuard.Opened": 1,
+        "PairGuard.WrongCodeCounted": 1,
+        "IdempotencyRecord.Recorded": 1,
+    }
     assert ledger.get_purchase(uuid.UUID(pid)).failed_attempts == 1  # counted once
 
     r, written = lose_ack(s, "POST", base + "/validate", body={"code": code})
