@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from api.ratelimit import RateLimiter
 from api.security import PasswordHasher, TotpBox
+from api.throttle import LoginThrottle
 from audit.service import AuditService
 from ledger.application import Ledger
 from ledger.usecases.identity import Identity
@@ -70,7 +71,11 @@ class ApiContext:
     #: The nickel royalty base-price cases (``None`` where the deployment has none).
     royalties: RoyaltiesApp | None = None
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    #: Progressive delays on wrong passwords (never a lock), per process.
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     #: Longest a read waits for the read models to reach the client's position.
     read_wait_s: float = 5.0
+    #: Most reads that wait for the read models at once (per process); past it, 503.
+    max_read_waiters: int = 64
     #: Checks sellers' web-service URLs (production rules unless bootstrap says otherwise).
     webservice_endpoints: EndpointChecker = field(default_factory=EgressPolicy)

@@ -12,8 +12,14 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.context import ApiContext
-from kernel.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from kernel.errors import (
+    AuthenticationError,
+    BusyError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from ledger.identity import Session
+from projections.runner import TooManyWaitersError
 
 bearer = HTTPBearer(auto_error=False, description="Token de sesión obtenido en /auth/login")
 
@@ -109,22 +115,60 @@ def idempotency_key(
 IdemKey = Annotated[str | None, Depends(idempotency_key)]
 
 
-def wait_for_position(
+#: Seconds a read refused for too many waiters is told to wait before retrying.
+WAITERS_RETRY_AFTER_S = 1
+
+
+async def wait_for_position(
     ctx: Ctx,
+    _caller: AnyCaller,
     min_position: Annotated[
         int | None,
         Header(
             alias="X-PTM-Min-Position",
             description="Posición devuelta por una escritura (X-PTM-Position): la lectura "
-            "espera, acotada, a que los modelos de lectura la alcancen.",
+            "espera, acotada, a que los modelos de lectura la alcancen. Una posición "
+            "posterior a la última del registro es un 422 (`position_ahead_of_log`, con "
+            "`head`); si ya esperan demasiadas lecturas, 503 con Retry-After.",
             ge=0,
         ),
     ] = None,
 ) -> None:
-    """Read-your-writes: wait (bounded) for the read models to reach the position."""
-    if min_position:
-        ctx.runner.wake()
-        ctx.runner.wait(min_position, timeout_s=ctx.read_wait_s)
+    """Read-your-writes: wait (bounded) for the read models to reach the position.
+
+    Runs on the event loop and holds no thread while it waits. A position the log has
+    not reached is refused at once (422); past ``ctx.max_read_waiters`` waiting reads,
+    503. After ``ctx.read_wait_s`` the read goes on with the read models as they are
+    (possibly behind the position), as it always did. Only an authenticated caller
+    waits (the session is checked first, once per request): anonymous requests cannot
+    take the waiting places.
+    """
+    if not min_position:
+        return
+    runner = ctx.runner
+    reached, head = await runner.progress_async(min_position)
+    if min_position > head:
+        raise ValidationError(
+            f"La posición {min_position} aún no existe: la última del registro es {head}.",
+            field="X-PTM-Min-Position",
+            code="position_ahead_of_log",
+            head=head,
+        )
+    if reached >= min_position:
+        return
+    runner.wake()
+    try:
+        await runner.wait_async(
+            min_position, timeout_s=ctx.read_wait_s, max_waiters=ctx.max_read_waiters
+        )
+    except TooManyWaitersError as e:
+        raise BusyError(
+            "Demasiadas lecturas esperan a que se actualicen los datos; intente de nuevo "
+            "en un momento.",
+            code="read_waiters_exhausted",
+            retry_after_s=WAITERS_RETRY_AFTER_S,
+            waiters=e.limit,
+        ) from e
 
 
 ReadAfter = Depends(wait_for_position)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -16,13 +17,14 @@ import psycopg_pool
 from eventsourcing import persistence as es_persistence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kernel.errors import (
     AuthenticationError,
+    BusyError,
     ConflictError,
     LedgerError,
     LimitExceededError,
@@ -74,12 +76,16 @@ class Problem(BaseModel):
     field: str | None = None
     errors: list[FieldProblem] | None = None
     retry_after_s: int | None = None
+    #: ``position_ahead_of_log``: the newest position of the log when it was refused.
+    head: int | None = None
 
 
 def status_for(error: LedgerError) -> int:
     """HTTP status of a domain error."""
     if isinstance(error, RateLimitedError):
         return 429
+    if isinstance(error, BusyError):
+        return 503
     if isinstance(error, AuthenticationError):
         return 401
     if isinstance(error, PermissionDeniedError):
@@ -100,6 +106,7 @@ def problem_response(
     field: str | None = None,
     errors: list[FieldProblem] | None = None,
     retry_after_s: int | None = None,
+    head: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """A problem+json response."""
@@ -113,6 +120,7 @@ def problem_response(
         field=field,
         errors=errors,
         retry_after_s=retry_after_s,
+        head=head,
     )
     hdrs = dict(headers or {})
     if retry_after_s is not None:
@@ -131,6 +139,7 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LedgerError)
     status = status_for(exc)
     retry = exc.context.get("retry_after_s")
+    head = exc.context.get("head")
     errors = None
     issues = getattr(exc, "errors", None)
     if issues:
@@ -153,6 +162,7 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
         field=exc.field,
         errors=errors,
         retry_after_s=int(retry) if retry is not None else None,
+        head=int(head) if head is not None else None,
     )
 
 
@@ -264,11 +274,24 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers on the app."""
+#: Answers an error its own way (an HTML page) or ``None`` for the problem+json.
+PageHandler = Callable[[Request, Exception], Awaitable[Response | None]]
+
+
+def install(app: FastAPI, *, pages: PageHandler | None = None) -> None:
+    """Register the handlers on the app; ``pages`` answers first what the router refuses
+    (no such path, method not allowed) on paths a person reads in a browser."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        if pages is not None:
+            page = await pages(request, exc)
+            if page is not None:
+                return page
+        return _http_error(request, exc)
+
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     for cls in UNAVAILABLE:
         app.add_exception_handler(cls, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

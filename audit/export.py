@@ -14,6 +14,10 @@ One JSON object per line, in this order:
     in base64 (``state``), its chain ``link`` (null if it has none) and, for people, the
     decoded ``event`` (null, with ``decode_error``, when it cannot be decoded — e.g.
     exported without the cipher key);
+    An old event that holds a credential (a password hash or a sealed TOTP secret, see
+    docs/identity.md) is exported with ``state`` null and ``state_redacted`` true, its
+    decoded view redacted: the verifier takes its ``link`` as given and recomputes the
+    later links from it (its content is verified online, from the stored bytes);
 ``{"type": "link", …}``
     a chain link whose event row is missing (only in a damaged log);
 ``{"type": "end", …}``
@@ -39,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import Mapper
 
 from audit.chain import GENESIS, AuditStore, ChainRow, Digest, EventRow
+from audit.redact import redact
 from audit.verify import PAGE, ChainVerifier, Positioned, Report, feed, merge_rows
 from projections.stored import plain_bytes
 
@@ -74,12 +79,33 @@ def _dumps(obj: Any) -> str:
 def decode_for_humans(
     mapper: Mapper[Any], state: bytes, plain: Callable[[bytes], bytes] | None = None
 ) -> dict[str, Any]:
-    """The event's fields as plain JSON values (raises if it cannot be decoded)."""
+    """The event's fields as plain JSON values (raises if it cannot be decoded), with
+    credentials redacted (:mod:`audit.redact`; the exported ``state`` bytes, which the
+    chain covers, are left as stored)."""
+    return redact(_decode(mapper, state, plain))  # type: ignore[no-any-return]
+
+
+def _decode(
+    mapper: Mapper[Any], state: bytes, plain: Callable[[bytes], bytes] | None
+) -> dict[str, Any]:
     data = (plain or plain_bytes(mapper))(state)
     decoded = mapper.transcoder.decode(data)
     if not isinstance(decoded, dict):
         raise TypeError("el evento no es un objeto")
     return json.loads(_dumps(decoded))  # type: ignore[no-any-return]
+
+
+class _StatedLinkRow(EventRow):
+    """An exported event whose stored bytes were withheld (they hold a credential): its
+    ``state`` carries the exported link, which the verifier takes as given. The next
+    ordinary event's link is recomputed from it, so the last of a run of withheld
+    events is anchored by the chain after it; their contents (and the links inside a
+    run) are checked only online, where the stored bytes are read."""
+
+    __slots__ = ()
+
+    def link(self, prev: bytes) -> bytes:
+        return self.state
 
 
 def _merged(store: AuditStore, after: int, stop: int) -> Iterator[Positioned]:
@@ -155,10 +181,17 @@ def export_lines(
         }
         if mapper is not None:
             try:
-                line["event"] = decode_for_humans(mapper, e.state, plain)
+                raw = _decode(mapper, e.state, plain)
             except Exception as exc:  # a damaged or foreign row is still exported
                 line["event"] = None
                 line["decode_error"] = type(exc).__name__
+            else:
+                line["event"] = shown = redact(raw)
+                if shown is not raw and link is not None:
+                    # An old event with a credential (docs/identity.md): its bytes are
+                    # not exported; the link stands for them.
+                    line["state"] = None
+                    line["state_redacted"] = True
         yield _dumps(line)
     yield _dumps(
         {
@@ -293,8 +326,19 @@ def verify_export(
                 if position <= last:
                     raise _MalformedError(f"posición {position} fuera de orden (después de {last})")
                 link = _link(obj)
-                event = None
-                if obj["type"] == "event":
+                event: EventRow | None = None
+                if obj["type"] == "event" and obj.get("state_redacted") is True:
+                    if link is None:
+                        raise _MalformedError("evento redactado sin eslabón")
+                    event = _StatedLinkRow(
+                        position,
+                        _str(obj, "originator_id"),
+                        _int(obj, "originator_version"),
+                        _str(obj, "topic"),
+                        link,
+                    )
+                    counted["events"] += 1
+                elif obj["type"] == "event":
                     event = EventRow(
                         position,
                         _str(obj, "originator_id"),

@@ -46,6 +46,7 @@ from eventsourcing.utils import get_topic
 
 from audit.chain import AuditStore, EventRow
 from audit.errors import RangeTooLargeError, ReplayError
+from audit.redact import redact
 from ledger.origin import OriginCode, origin_code_id
 from ledger.registry import Organisation
 from projections.stored import document_reader, prefetch
@@ -198,7 +199,7 @@ class Decoder:
     def plain(self, row: EventRow) -> Any:
         """The event's JSON document (decrypted and decompressed), as plain JSON."""
         assert self.document is not None, "only with the JSON transcoder"
-        return self.document(row.state)
+        return redact(self.document(row.state))
 
     def timestamp(self, row: EventRow) -> datetime:
         """The stored timestamp of an event."""
@@ -219,6 +220,7 @@ class Decoder:
         if self.fast:
             return self.plain(row)  # type: ignore[no-any-return]
         e = self._event(row)
+        # Credentials (old user events) never leave the decoder in clear.
 
         def wrap(v: Any) -> Any:
             if isinstance(v, UUID):
@@ -229,7 +231,7 @@ class Decoder:
                 return {"_data_": v.isoformat()}
             return v
 
-        return {k: wrap(v) for k, v in vars(e).items()}
+        return redact({k: wrap(v) for k, v in vars(e).items()})  # type: ignore[no-any-return]
 
 
 def fold(

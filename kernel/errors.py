@@ -167,6 +167,14 @@ class RateLimitedError(LedgerError):
     default_detail = "Demasiados intentos; espere antes de volver a intentar."
 
 
+class BusyError(LedgerError):
+    """The service cannot take this request now (it is not the caller's doing); the
+    same request a moment later can succeed (``retry_after_s`` in the context)."""
+
+    code = "service_busy"
+    default_detail = "El servicio está ocupado; intente de nuevo en unos segundos."
+
+
 class AccountLockedError(RateLimitedError):
     """The account is temporarily locked after repeated failures."""
 

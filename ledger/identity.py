@@ -1,8 +1,13 @@
 """Users, login attempts and sessions.
 
-Credentials never appear in clear: the edge hashes passwords (memory-hard KDF) and
-seals TOTP secrets before they reach these aggregates; login codes and session tokens
-are kept as keyed hashes. Successes, failures and locks are events, for auditors.
+Credentials are not in these aggregates: the edge hashes passwords (memory-hard KDF)
+and seals TOTP secrets, and the use cases keep them in a credential store that can be
+overwritten and erased; the events only say that a credential was set or changed. Old
+events that still carry a hash or a sealed secret decode (the value is kept as
+``legacy_*`` state for the one-time copy into the store, see docs/identity.md). Login
+codes and session tokens are kept as keyed hashes. Second-factor failures, successes
+and locks are events, for auditors; wrong passwords are throttled at the edge and never
+lock an account.
 """
 
 from __future__ import annotations
@@ -71,8 +76,8 @@ class User(Aggregate):
         mobile: str,
         role: str,
         organisation_id: UUID,
-        password_hash: str,
         registered_at: datetime,
+        password_hash: str | None = None,
     ) -> None:
         self.username = username
         self.name = name
@@ -80,6 +85,7 @@ class User(Aggregate):
         self.mobile = mobile
         self.role = role
         self.organisation_id = organisation_id
+        #: The hash an old ``Registered`` event carried (None since credentials moved).
         self.password_hash = password_hash
         self.registered_at = registered_at
         self.failures = 0
@@ -88,6 +94,11 @@ class User(Aggregate):
         self.totp_pending: str | None = None
         self.last_totp_step = -1
         self.active = True
+        self.totp_on = False
+        #: Sessions started under an older epoch are ended (password or TOTP change).
+        self.session_epoch = 0
+        #: The session that made the change and stays valid.
+        self.kept_session: UUID | None = None
 
     @classmethod
     def register(
@@ -99,7 +110,6 @@ class User(Aggregate):
         mobile: str,
         role: str,
         organisation_id: UUID,
-        password_hash: str,
         now: datetime,
     ) -> User:
         """Register a user (values validated by the caller)."""
@@ -112,8 +122,8 @@ class User(Aggregate):
             mobile=mobile,
             role=role,
             organisation_id=organisation_id,
-            password_hash=password_hash,
             registered_at=now,
+            password_hash=None,  # the hash is in the credential store
         )
 
     def is_locked(self, now: datetime) -> bool:
@@ -131,8 +141,24 @@ class User(Aggregate):
         if not self.active:
             raise AuthenticationError(field="username")
 
+    def has_totp(self) -> bool:
+        """An authenticator app is the user's second factor."""
+        return bool(getattr(self, "totp_on", False)) or self.totp_sealed is not None
+
+    def epoch(self) -> int:
+        """The current session epoch (0 for users from before epochs)."""
+        return int(getattr(self, "session_epoch", 0))
+
+    def session_survives(self, session: Session) -> bool:
+        """Whether a session was not ended by a later password or TOTP change."""
+        return session.epoch() >= self.epoch() or session.id == getattr(self, "kept_session", None)
+
     def record_failure(self, *, reason: str, now: datetime) -> bool:
-        """Count a failed password or code; True when this failure locks the account."""
+        """Count a failed second-factor code; True when this failure locks the account.
+
+        Wrong passwords are not counted here (they are throttled at the edge and never
+        lock: anyone who knows a username could otherwise keep the account locked)."""
+        assert reason != "password", "password failures do not lock"
         lapsed = self.locked_until is not None and now >= self.locked_until
         failures = 1 if lapsed else self.failures + 1
         self._login_failed(reason=reason, failures=failures, at=now)
@@ -165,37 +191,75 @@ class User(Aggregate):
         if totp_step >= 0:
             self.last_totp_step = totp_step
 
-    def change_password(self, *, password_hash: str, now: datetime) -> None:
-        """Replace the password hash."""
-        self._password_changed(password_hash=password_hash, at=now)
+    def change_password(self, *, now: datetime, kept_session: UUID | None = None) -> None:
+        """The password was replaced (its hash is in the credential store): every other
+        session ends."""
+        self._password_replaced(kept_session=kept_session, epoch=self.epoch() + 1, at=now)
 
     @event("PasswordChanged")
     def _password_changed(self, password_hash: str, at: datetime) -> None:
+        # Old events only: they carried the new hash (kept for the one-time copy).
         self.password_hash = password_hash
 
-    def start_totp_enrolment(self, *, sealed_secret: str, now: datetime) -> None:
-        """Keep a new (sealed) TOTP secret until the user proves the app has it."""
-        self._totp_enrolment_started(sealed_secret=sealed_secret, at=now)
+    @event("PasswordReplaced")
+    def _password_replaced(self, kept_session: UUID | None, epoch: int, at: datetime) -> None:
+        self.password_hash = None
+        self.session_epoch = epoch
+        self.kept_session = kept_session
+
+    def start_totp_enrolment(self, *, now: datetime) -> None:
+        """A new TOTP secret waits (in the credential store) until the app proves it."""
+        self._totp_enrolment_begun(at=now)
 
     @event("TotpEnrolmentStarted")
     def _totp_enrolment_started(self, sealed_secret: str, at: datetime) -> None:
+        # Old events only: they carried the sealed secret.
         self.totp_pending = sealed_secret
 
-    def confirm_totp(self, *, step: int, now: datetime) -> None:
-        """The app produced a valid code: the pending secret becomes the factor."""
-        if self.totp_pending is None:
+    @event("TotpEnrolmentBegun")
+    def _totp_enrolment_begun(self, at: datetime) -> None:
+        self.totp_pending = None
+        self.totp_pending_started = True
+
+    def confirm_totp(self, *, step: int, now: datetime, kept_session: UUID | None = None) -> None:
+        """The app produced a valid code: the pending secret becomes the factor and
+        every other session ends."""
+        if self.totp_pending is None and not getattr(self, "totp_pending_started", False):
             raise ValidationError(
                 "No hay una inscripción de autenticador pendiente.",
                 field="code",
                 code="no_totp_enrolment",
             )
-        self._totp_enabled(step=step, at=now)
+        self._totp_enabled(step=step, at=now, epoch=self.epoch() + 1, kept_session=kept_session)
 
     @event("TotpEnabled")
-    def _totp_enabled(self, step: int, at: datetime) -> None:
-        self.totp_sealed = self.totp_pending
+    def _totp_enabled(
+        self, step: int, at: datetime, epoch: int | None = None, kept_session: UUID | None = None
+    ) -> None:
+        if self.totp_pending is not None:  # an old enrolment with the secret in its event
+            self.totp_sealed = self.totp_pending
         self.totp_pending = None
+        self.totp_pending_started = False
+        self.totp_on = True
         self.last_totp_step = step
+        if epoch is not None:
+            self.session_epoch = epoch
+            self.kept_session = kept_session
+
+    def reset_totp(self, *, by: str, now: datetime) -> None:
+        """An administrator removed the authenticator: codes by SMS/e-mail again, and
+        every session of the user ends."""
+        self._totp_reset(by=by, epoch=self.epoch() + 1, at=now)
+
+    @event("TotpReset")
+    def _totp_reset(self, by: str, epoch: int, at: datetime) -> None:
+        self.totp_sealed = None
+        self.totp_pending = None
+        self.totp_pending_started = False
+        self.totp_on = False
+        self.last_totp_step = -1
+        self.session_epoch = epoch
+        self.kept_session = None
 
     def update_contact(self, *, email: str, mobile: str, now: datetime) -> None:
         """Change the e-mail and mobile on record (admin)."""
@@ -302,13 +366,19 @@ class Session(Aggregate):
         role: str,
         started_at: datetime,
         expires_at: datetime,
+        epoch: int = 0,
     ) -> None:
         self.user_id = user_id
+        self.session_epoch = epoch
         self.organisation_id = organisation_id
         self.role = role
         self.started_at = started_at
         self.expires_at = expires_at
         self.revoked_at: datetime | None = None
+
+    def epoch(self) -> int:
+        """The user's session epoch when this session started."""
+        return int(getattr(self, "session_epoch", 0))
 
     def is_valid(self, now: datetime) -> bool:
         """Not revoked and not expired."""

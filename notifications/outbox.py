@@ -91,7 +91,10 @@ class OutboxStore(Protocol):
 
     def mark_sent(self, key: str, now: datetime, provider_ref: str | None) -> bool:
         """Mark delivered and blank its secrets; False if it was already sent (or the key
-        is unknown)."""
+        is unknown). Idempotent: a retry, or a second sender racing on the same row, gets
+        False and leaves the row as it is. It must not fail on ordinary contention (it is
+        called after the provider accepted the message: a failure would send it again),
+        so a backend waits for its write lock rather than refusing."""
         ...
 
     def mark_failed(self, key: str, now: datetime, error: str, next_attempt_at: datetime) -> None:

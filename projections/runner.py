@@ -14,16 +14,25 @@ overlap the runner's Python work.
 Waiting for new events: PostgreSQL wakes the runner with LISTEN/NOTIFY on the channel
 the recorder notifies; SQLite and memory have no notifications, so the runner polls the
 log (a polling subscription) every ``poll_s``.
+
+Waiting for the read models (read-your-writes): :meth:`ProjectionRunner.wait` blocks its
+thread (scripts, tests); :meth:`ProjectionRunner.wait_async` awaits a future instead and
+holds no thread. The async waiters of a process are resolved by the runner itself as it
+applies pages (same process), and by one watcher thread that reads the tracking
+positions every ``watch_s`` while anyone waits (a runner in another process): however
+many requests wait, they cost one thread and one small query per interval, and their
+number is bounded (:class:`TooManyWaitersError`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,6 +108,32 @@ class TrackingConflictError(Exception):
     """Another runner advanced the same projection first; this page is rolled back."""
 
 
+class TooManyWaitersError(Exception):
+    """As many reads as allowed already wait for the read models in this process."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} reads already wait for the read models")
+        self.limit = limit
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    """One awaiting read: the position it needs and the future that wakes it."""
+
+    position: int
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+
+    def release(self) -> None:
+        """Resolve the future, from any thread (a closed loop has nobody to wake)."""
+        with suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._resolve)
+
+    def _resolve(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+
 class ProjectionRunner:
     """Applies pages of the notification log to a set of read models."""
 
@@ -111,6 +146,7 @@ class ProjectionRunner:
         *,
         page_size: int = PAGE_SIZE,
         poll_s: float = 0.05,
+        watch_s: float = 0.02,
     ) -> None:
         assert 1 <= page_size <= MAX_PAGE_SIZE
         self.recorder = recorder
@@ -130,6 +166,16 @@ class ProjectionRunner:
             refuse_upcasting(topic)
         self._wake = threading.Event()
         self.applied = 0  # events applied by this runner (all views), for benchmarks
+        #: Seconds between two reads of the tracking positions while reads wait.
+        self.watch_s = watch_s
+        # Highest position every view is known to have reached (monotonic; a cache of
+        # the tracking table) and the highest head seen, so most reads ask nothing.
+        self._reached = 0
+        self._head_seen = 0
+        self._waiters: set[_Waiter] = set()
+        self._waiters_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._watch_wake = threading.Event()
 
     # --- positions -----------------------------------------------------------------
 
@@ -203,6 +249,7 @@ class ProjectionRunner:
         for name in advanced:
             positions[name] = page.last
         self.applied += applied
+        self._observe(min(positions.values(), default=0))
 
     def run_page(self) -> int:
         """Apply the next page to the views behind; returns how many events it read."""
@@ -294,6 +341,8 @@ class ProjectionRunner:
         with self.engine.begin() as conn:
             views[0].reset(conn)
             conn.execute(t.tracking.delete().where(t.tracking.c.name == name))
+        with self._waiters_lock:
+            self._reached = 0  # that view starts again from nothing
         solo = ProjectionRunner(
             self.recorder, self.mapper, self.engine, views, page_size=self.page_size
         )
@@ -302,11 +351,14 @@ class ProjectionRunner:
     # --- waiting -------------------------------------------------------------------
 
     def wait(self, position: int, timeout_s: float = 5.0) -> bool:
-        """Block until every view reached ``position`` (bounded); True if it did."""
+        """Block until every view reached ``position`` (bounded); True if it did.
+
+        Holds the calling thread: for scripts and tests. Requests use :meth:`wait_async`.
+        """
         deadline = time.monotonic() + timeout_s
         delay = 0.002
         while True:
-            if min(self.positions().values()) >= position:
+            if self.reached() >= position:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -318,6 +370,95 @@ class ProjectionRunner:
     def wake(self) -> None:
         """Tell a waiting runner that new events were written (same process)."""
         self._wake.set()
+
+    def reached(self) -> int:
+        """The position every view reached (read from the tracking table)."""
+        reached = min(self.positions().values(), default=0)
+        self._observe(reached)
+        return reached
+
+    def progress(self, position: int) -> tuple[int, int]:
+        """``(reached, head)`` as far as ``position`` needs them: cached values when they
+        already answer, otherwise read from the database (a quick query each)."""
+        head = self._head_seen
+        if position > head:
+            head = self._head_seen = max(self._head_seen, self.head())
+        reached = self._reached
+        if reached < position <= head:
+            reached = self.reached()
+        return reached, head
+
+    @property
+    def waiting(self) -> int:
+        """How many async reads wait for the read models now."""
+        return len(self._waiters)
+
+    async def wait_async(
+        self, position: int, timeout_s: float = 5.0, *, max_waiters: int | None = None
+    ) -> bool:
+        """Await (bounded) until every view reached ``position``; True if it did.
+
+        Holds no thread while it waits: the future it awaits is resolved by the runner
+        when it applies the position, or by the watcher thread that reads the tracking
+        table. Raises :class:`TooManyWaitersError` at once when ``max_waiters`` reads
+        already wait.
+        """
+        if self._reached >= position:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(position, loop, loop.create_future())
+        with self._waiters_lock:
+            if max_waiters is not None and len(self._waiters) >= max_waiters:
+                raise TooManyWaitersError(max_waiters)
+            self._waiters.add(waiter)
+            if self._watcher is None:
+                self._watcher = threading.Thread(
+                    target=self._watch, name="ptm-read-waits", daemon=True
+                )
+                self._watcher.start()
+        self._watch_wake.set()
+        if self._reached >= position:  # reached between the first look and registering
+            waiter.release()
+        try:
+            await asyncio.wait_for(waiter.future, timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            with self._waiters_lock:
+                self._waiters.discard(waiter)
+        return True
+
+    async def progress_async(self, position: int) -> tuple[int, int]:
+        """:meth:`progress` off the event loop: when it must read the database, in the
+        loop's default executor (a bounded pool), never on the loop itself."""
+        if self._reached >= position:
+            return self._reached, max(self._head_seen, position)
+        return await asyncio.to_thread(self.progress, position)
+
+    def _observe(self, reached: int) -> None:
+        """Every view reached ``reached``: wake the waiters it satisfies."""
+        with self._waiters_lock:
+            if reached <= self._reached:
+                return
+            self._reached = reached
+            self._head_seen = max(self._head_seen, reached)
+            ready = [w for w in self._waiters if w.position <= reached]
+        for w in ready:
+            w.release()
+
+    def _watch(self) -> None:
+        """While reads wait: read the tracking positions every ``watch_s``."""
+        while True:
+            with self._waiters_lock:
+                if not self._waiters:
+                    self._watcher = None
+                    return
+            try:
+                self.reached()
+            except Exception:  # the database is away: the waits time out, as bounded
+                log.warning("could not read the projection positions", exc_info=True)
+            self._watch_wake.wait(self.watch_s)
+            self._watch_wake.clear()
 
     def run_forever(self, stop: threading.Event) -> None:
         """Apply new events as they arrive until ``stop`` is set."""

@@ -249,6 +249,7 @@ def build_api_context(services: Services, *, hasher: PasswordHasher | None = Non
     """What the API's routes need: identity and credentials on top of the ledger services,
     the audit tools, the web-service secret sealer and the settings values they read."""
     # The API is imported only by the entry points that serve it.
+    from adapters.storage.credentials import SqlCredentialStore  # noqa: PLC0415
     from api.context import ApiContext  # noqa: PLC0415
     from api.security import EdgeCredentials, PasswordHasher, TotpBox  # noqa: PLC0415
     from ledger.usecases.identity import Identity  # noqa: PLC0415
@@ -257,7 +258,14 @@ def build_api_context(services: Services, *, hasher: PasswordHasher | None = Non
     session_key = settings.secret("session_key")
     hasher = hasher or PasswordHasher()
     totp = TotpBox(session_key)
-    identity = Identity(services.ledger, EdgeCredentials(hasher, totp), session_key=session_key)
+    identity = Identity(
+        services.ledger,
+        EdgeCredentials(hasher, totp),
+        session_key=session_key,
+        # Password hashes and TOTP secrets: in the read-model database, not the events.
+        store=SqlCredentialStore(services.engine),
+        email_codes=settings.login_email_codes,
+    )
     return ApiContext(
         ledger=services.ledger,
         engine=services.engine,
@@ -271,6 +279,7 @@ def build_api_context(services: Services, *, hasher: PasswordHasher | None = Non
         csrf_key=session_key,
         public_base_url=settings.public_base_url or DEFAULT_PUBLIC_BASE_URL,
         upload_max_bytes=settings.upload_max_bytes,
+        max_read_waiters=settings.read_waiters_max,
         database=(
             "postgresql"
             if settings.is_postgres()

@@ -65,8 +65,13 @@ class Settings(BaseSettings):
     #: not set, ``ptm serve`` uses the address it binds (``--host``/``--port``); an
     #: explicit value wins (behind a proxy, the address sellers reach).
     public_base_url: str | None = None
+    #: Login codes by e-mail offered as a second factor (SMS and TOTP always are). Off
+    #: (``PTM_LOGIN_EMAIL_CODES=false``): "email" is neither offered nor sent, platform-wide.
+    login_email_codes: bool = True
     #: Largest TXT statement upload accepted (bytes).
     upload_max_bytes: int = Field(1_000_000, ge=1_000, le=10_000_000)
+    #: Reads (``X-PTM-Min-Position``) one process lets wait at a time; the next gets 503.
+    read_waiters_max: int = Field(64, ge=1, le=100_000)
 
     #: Where messages go: ``file`` (a local outbox folder a person reads with
     #: ``ptm outbox``; the embedded default) or ``smtp`` (+ Twilio for SMS).

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,7 @@ from uuid import UUID
 from eventsourcing.persistence import (
     ApplicationRecorder,
     ListenNotifySubscription,
+    OperationalError,
     StoredEvent,
     Subscription,
 )
@@ -77,6 +79,9 @@ CREATE TABLE IF NOT EXISTS {DIGESTS_TABLE} (
     signature TEXT NOT NULL,
     PRIMARY KEY (position, key_id)
 )"""
+
+#: Least time (ms) an outbox write waits for SQLite's write lock before it fails.
+OUTBOX_BUSY_TIMEOUT_MS = 5000
 
 #: Rows per statement when sealing a log that predates the chain.
 SEAL_PAGE = 5000
@@ -166,8 +171,38 @@ class SQLiteOutbox:
             )
             return [_row(r) for r in c.fetchall()]
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Cursor]:
+        """A transaction that holds SQLite's write lock from its first statement.
+
+        ``BEGIN IMMEDIATE`` takes the lock up front, waiting for it (busy timeout, at
+        least :data:`OUTBOX_BUSY_TIMEOUT_MS`). A deferred transaction that reads first
+        and writes after would be refused at once (``database is locked``, no waiting)
+        whenever another connection — another process — wrote in between.
+        """
+        with self.datastore.get_connection(commit=True) as conn, conn.cursor() as c:
+            c.execute("PRAGMA busy_timeout")
+            if int(c.fetchone()[0]) < OUTBOX_BUSY_TIMEOUT_MS:
+                c.execute(f"PRAGMA busy_timeout = {OUTBOX_BUSY_TIMEOUT_MS}")
+            try:
+                c.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise OperationalError(e) from e
+            try:
+                yield c
+            except BaseException:
+                conn.rollback()
+                raise
+            try:
+                conn.commit()
+            except sqlite3.OperationalError as e:
+                conn.rollback()
+                raise OperationalError(e) from e
+
     def mark_sent(self, key: str, now: datetime, provider_ref: str | None) -> bool:
-        with self.datastore.transaction(commit=True) as c:
+        # Idempotent: a row already sent (by this sender's earlier try, or another
+        # sender) answers False and is left exactly as it is.
+        with self._writing() as c:
             c.execute(f"SELECT * FROM {OUTBOX_TABLE} WHERE key=?", (key,))
             r = c.fetchone()
             if r is None or r["status"] == SENT:
@@ -178,10 +213,10 @@ class SQLiteOutbox:
                 "provider_ref=?, params=?, last_error=NULL WHERE key=? AND status=?",
                 (SENT, _ts(now), provider_ref, dumps(row.redacted()), key, PENDING),
             )
-            return True
+            return c.rowcount == 1
 
     def mark_failed(self, key: str, now: datetime, error: str, next_attempt_at: datetime) -> None:
-        with self.datastore.transaction(commit=True) as c:
+        with self._writing() as c:
             c.execute(
                 f"UPDATE {OUTBOX_TABLE} SET attempts=attempts+1, last_error=?, next_attempt_at=? "
                 "WHERE key=? AND status=?",

@@ -16,5 +16,5 @@ def me_out(user: User, org: Organisation) -> Me:
         role=user.role,
         organisation_id=org.id,
         organisation_name=org.name,
-        totp_enabled=user.totp_sealed is not None,
+        totp_enabled=user.has_totp(),
     )

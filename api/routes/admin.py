@@ -115,6 +115,22 @@ def create_user(body: UserIn, caller: Admin, ctx: Ctx, key: IdemKey, response: R
 
 
 @router.post(
+    "/users/{user_id}/totp/reset",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(401, 403, 404),
+)
+def reset_totp(
+    user_id: Annotated[UUID, Path(description="Usuario")], caller: Admin, ctx: Ctx
+) -> Response:
+    """Quitar la app autenticadora de un usuario (p. ej. perdió el teléfono): vuelve a
+    ingresar con código por SMS o correo, y todas sus sesiones se cierran. El evento
+    registra qué administrador lo hizo."""
+    ctx.identity.get_user(user_id)
+    ctx.identity.reset_totp(user=user_id, actor=caller.actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
     "/production",
     response_model=ProductionOut,
     status_code=status.HTTP_201_CREATED,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.deps import Ctx
 from api.presenters.meta import mineral_out
@@ -22,6 +22,42 @@ def health(ctx: Ctx) -> Health:
     except Exception:  # the database is down: say so instead of failing the probe
         return Health(status="degraded", database=kind, head=-1, projection_lag={})
     return Health(status="ok", database=kind, head=head, projection_lag=lag)
+
+
+#: What ``/health`` answers to (the ``Allow`` header of its OPTIONS).
+HEALTH_METHODS = "GET, HEAD, OPTIONS"
+
+
+@router.head(
+    "/health",
+    status_code=200,
+    response_class=Response,
+    responses={200: {"description": "El servicio responde (sin cuerpo)."}},
+)
+def health_head() -> Response:
+    """Sonda liviana: 200 sin cuerpo si el proceso responde (no consulta la base)."""
+    return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+
+@router.options(
+    "/health",
+    status_code=204,
+    response_class=Response,
+    responses={
+        204: {
+            "description": "Métodos admitidos en el recurso.",
+            "headers": {
+                "Allow": {
+                    "description": "Métodos admitidos.",
+                    "schema": {"type": "string", "example": HEALTH_METHODS},
+                }
+            },
+        }
+    },
+)
+def health_options() -> Response:
+    """Métodos admitidos en `/health` (cabecera `Allow`)."""
+    return Response(status_code=204, headers={"Allow": HEALTH_METHODS})
 
 
 @router.get("/api/v1/minerals", response_model=list[MineralOut])

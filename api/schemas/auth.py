@@ -61,6 +61,14 @@ class TotpEnrolment(BaseModel):
     qr_svg: str
 
 
+class TotpEnrol(Strict):
+    """Enrolling or replacing an authenticator needs the password, and the current
+    authenticator's code when one is enrolled."""
+
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    totp: Code | None = None
+
+
 class TotpConfirm(Strict):
     code: Code
 

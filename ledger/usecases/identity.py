@@ -1,13 +1,21 @@
 """Use cases of identity: registering users, logging in with a second factor, sessions.
 
 Password hashing and TOTP checks happen at the edge (they need a KDF and a cipher);
-they reach this module through :class:`Credentials`. Login codes and session tokens are
-generated here from the OS CSPRNG and kept only as keyed hashes.
+they reach this module through :class:`Credentials`. Password hashes and sealed TOTP
+secrets are kept in a :class:`CredentialStore` (overwritable, erasable), never in the
+event log; the events say only that a credential was set or changed. Login codes and
+session tokens are generated here from the OS CSPRNG and kept only as keyed hashes.
+
+Writes go credential first, then event: a crash between them leaves a credential
+without its event (harmless: the event that would have used it never committed, and
+for a password change the stored hash is the one the user just chose).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -45,6 +53,54 @@ LOGIN_CODE_DIGITS = 6
 _USERNAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789._@-")
 
 
+@dataclass(frozen=True)
+class StoredCredentials:
+    """A user's credentials as kept in the store (all None: erased)."""
+
+    password_hash: str | None = None
+    totp_sealed: str | None = None
+    totp_pending: str | None = None
+
+
+class CredentialStore(Protocol):
+    """Where password hashes and sealed TOTP secrets live, outside the event log.
+
+    A user has one row; ``put`` overwrites it, ``erase`` empties it (the empty row stays,
+    so credentials of old events are never copied back, see docs/identity.md)."""
+
+    def get(self, user_id: UUID) -> StoredCredentials | None:
+        """The user's row, or None if the store never had one."""
+        ...
+
+    def put(self, user_id: UUID, credentials: StoredCredentials, now: datetime) -> None:
+        """Write (or overwrite) the user's row."""
+        ...
+
+    def erase(self, user_id: UUID, now: datetime) -> None:
+        """Forget every credential of the user."""
+        ...
+
+
+class InMemoryCredentialStore:
+    """A :class:`CredentialStore` in this process's memory (tests, tools)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[UUID, StoredCredentials] = {}
+        self._lock = threading.Lock()
+
+    def get(self, user_id: UUID) -> StoredCredentials | None:
+        with self._lock:
+            return self._rows.get(user_id)
+
+    def put(self, user_id: UUID, credentials: StoredCredentials, now: datetime) -> None:
+        with self._lock:
+            self._rows[user_id] = credentials
+
+    def erase(self, user_id: UUID, now: datetime) -> None:
+        with self._lock:
+            self._rows[user_id] = StoredCredentials()
+
+
 class Credentials(Protocol):
     """What identity needs from the edge's cryptography."""
 
@@ -73,11 +129,57 @@ def _mask_mobile(mobile: str) -> str:
 class Identity:
     """Users, login attempts with a second factor, and bearer sessions."""
 
-    def __init__(self, ledger: LedgerBase, credentials: Credentials, *, session_key: bytes) -> None:
+    def __init__(
+        self,
+        ledger: LedgerBase,
+        credentials: Credentials,
+        *,
+        session_key: bytes,
+        store: CredentialStore | None = None,
+        email_codes: bool = True,
+    ) -> None:
         assert len(session_key) >= 16
         self.ledger = ledger
         self.credentials = credentials
         self.session_key = session_key
+        self.store: CredentialStore = store if store is not None else InMemoryCredentialStore()
+        #: The platform setting: login codes by e-mail offered at all.
+        self.email_codes = email_codes
+
+    def stored(self, user: User) -> StoredCredentials:
+        """The user's credentials; those of a user registered before the store are
+        copied from the old events on first use (once: the row then exists)."""
+        found = self.store.get(user.id)
+        if found is not None:
+            return found
+        legacy = StoredCredentials(
+            password_hash=user.password_hash,
+            totp_sealed=user.totp_sealed,
+            totp_pending=user.totp_pending,
+        )
+        if legacy != StoredCredentials():
+            self.store.put(user.id, legacy, self._now())
+        return legacy
+
+    def check_password(self, user: User, password: str) -> bool:
+        """Whether ``password`` is the user's (the KDF time is spent either way)."""
+        hashed = self.stored(user).password_hash
+        if hashed is None:
+            self.credentials.dummy_verify()
+            return False
+        return self.credentials.verify_password(password, hashed)
+
+    def erase_credentials(self, uid: UUID) -> None:
+        """Forget a user's password hash and TOTP secrets (the user cannot log in until
+        an administrator sets a new password)."""
+        self.store.erase(uid, self._now())
+
+    def login_factors(self, user: User) -> list[str]:
+        """The second factors this user may use: only TOTP once enrolled; otherwise SMS,
+        and e-mail unless the platform turned e-mail codes off."""
+        if user.has_totp():
+            return ["totp"]
+        return (["email"] if self.email_codes else []) + ["sms"]
 
     def _now(self) -> datetime:
         return self.ledger.clock()
@@ -134,13 +236,10 @@ class Identity:
             if self._get(User, user_id(uname)) is not None:
                 raise DuplicateError("El usuario ya existe.", field="username")
             user = User.register(
-                username=uname,
-                role=role,
-                organisation_id=org.id,
-                password_hash=password_hash,
-                now=u.now,
-                **fields,
+                username=uname, role=role, organisation_id=org.id, now=u.now, **fields
             )
+            # Credential first, then the event (a row without its user is harmless).
+            self.store.put(user.id, StoredCredentials(password_hash=password_hash), u.now)
             u.add(user)
             return {"user_id": user.id}
 
@@ -161,11 +260,25 @@ class Identity:
         assert isinstance(user, User)
         return user
 
-    def change_password(self, *, user: UUID, password_hash: str, actor: str) -> None:
-        """Set a new password hash (the edge checked the policy)."""
+    def change_password(
+        self, *, user: UUID, password_hash: str, actor: str, keep_session: UUID | None = None
+    ) -> None:
+        """Set a new password hash (the edge checked the policy); every session of the
+        user ends except ``keep_session`` (the one that asked for the change)."""
 
         def body(u: LedgerUnit) -> dict[str, Any]:
-            u.get(User, user).change_password(password_hash=password_hash, now=u.now)
+            usr = u.get(User, user)
+            old = self.stored(usr)
+            self.store.put(
+                usr.id,
+                StoredCredentials(
+                    password_hash=password_hash,
+                    totp_sealed=old.totp_sealed,
+                    totp_pending=old.totp_pending,
+                ),
+                u.now,
+            )
+            usr.change_password(now=u.now, kept_session=keep_session)
             return {}
 
         self.ledger.execute(
@@ -179,27 +292,27 @@ class Identity:
     # --- login ---------------------------------------------------------------------
 
     def start_login(self, *, username: str, password: str) -> dict[str, Any]:
-        """Check the password; open a second-factor attempt. Errors never tell which part failed."""
+        """Check the password; open a second-factor attempt. Errors never tell which part
+        failed, nor whether the user exists: an unknown, deactivated or locked user and a
+        wrong password get the same answer after the same KDF work. A wrong password is
+        not counted against the account (the edge throttles it); a lock from
+        second-factor failures applies at the second step, after the right password."""
         uid = user_id(str(username))
 
         def body(u: LedgerUnit) -> dict[str, Any] | Any:
-            try:
-                user = u.get(User, uid)
-            except NotFoundError:
+            user = self._get(User, uid)
+            if user is None or not user.active:
                 self.credentials.dummy_verify()
-                raise AuthenticationError(field="username") from None
-            user.check_not_locked(u.now)
-            if not self.credentials.verify_password(password, user.password_hash):
-                locked = user.record_failure(reason="password", now=u.now)
-                return u.fail(
-                    AccountLockedError(field="username", retry_after_s=15 * 60)
-                    if locked
-                    else AuthenticationError(field="username")
-                )
+                raise AuthenticationError(field="username")
+            if not self.check_password(user, password):
+                raise AuthenticationError(field="username")
             attempt = LoginAttempt.start(user_id=user.id, now=u.now)
             u.add(attempt)
-            factors = ["email", "sms"] + (["totp"] if user.totp_sealed else [])
-            return {"attempt_id": attempt.id, "factors": factors, "expires_at": attempt.expires_at}
+            return {
+                "attempt_id": attempt.id,
+                "factors": self.login_factors(user),
+                "expires_at": attempt.expires_at,
+            }
 
         return self.ledger.execute(
             command="start_login", actor=f"login:{uid}", idempotency_key=None, request={}, body=body
@@ -214,6 +327,14 @@ class Identity:
             attempt = self._attempt(u, attempt_id)
             user = u.get(User, attempt.user_id)
             user.check_not_locked(u.now)
+            if channel not in self.login_factors(user):
+                raise ValidationError(
+                    "Ese canal no está disponible para este usuario; use "
+                    + " o ".join(self.login_factors(user))
+                    + ".",
+                    field="channel",
+                    code="channel_not_offered",
+                )
             code = generate_numeric_code(LOGIN_CODE_DIGITS)
             attempt.issue_code(
                 channel=channel, code_hash=self._code_hash(attempt.id, code), now=u.now
@@ -295,9 +416,10 @@ class Identity:
             step = -1
             if totp is not None:
                 factor = "totp"
+                sealed = self.stored(user).totp_sealed if user.has_totp() else None
                 matched = (
-                    self.credentials.verify_totp(user.totp_sealed, given, u.now)
-                    if user.totp_sealed and given.isdigit()
+                    self.credentials.verify_totp(sealed, given, u.now)
+                    if sealed and given.isdigit()
                     else None
                 )
                 ok = matched is not None and matched > user.last_totp_step
@@ -332,6 +454,7 @@ class Identity:
                 role=user.role,
                 started_at=u.now,
                 expires_at=u.now + SESSION_TTL,
+                epoch=user.epoch(),
             )
             u.add(session)
             attempt.succeed(factor=factor, session_id=session.id, now=u.now)
@@ -363,6 +486,10 @@ class Identity:
         if sess is None or not sess.is_valid(self._now()):
             raise AuthenticationError("Sesión inválida o vencida.", code="invalid_session")
         assert isinstance(sess, Session)
+        user = self._get(User, sess.user_id)
+        if user is None or not user.session_survives(sess):
+            # A password or authenticator change ended it.
+            raise AuthenticationError("Sesión inválida o vencida.", code="invalid_session")
         return sess
 
     def logout(self, token: str) -> None:
@@ -383,34 +510,73 @@ class Identity:
 
     # --- TOTP ----------------------------------------------------------------------
 
-    def start_totp_enrolment(self, *, user: UUID, sealed_secret: str) -> None:
-        """Keep a new sealed secret pending until confirmed."""
+    def start_totp_enrolment(
+        self, *, user: UUID, sealed_secret: str, password: str, totp: str | None = None
+    ) -> None:
+        """Keep a new sealed secret pending until confirmed. Needs the password, and the
+        current authenticator code when one is enrolled (a bearer token alone cannot
+        replace the factor)."""
 
         def body(u: LedgerUnit) -> dict[str, Any]:
-            u.get(User, user).start_totp_enrolment(sealed_secret=sealed_secret, now=u.now)
+            usr = u.get(User, user)
+            if not self.check_password(usr, password):
+                raise AuthenticationError(
+                    "La contraseña no es correcta.", field="password", code="invalid_password"
+                )
+            old = self.stored(usr)
+            if usr.has_totp():
+                given = str(totp or "").strip()
+                matched = (
+                    self.credentials.verify_totp(old.totp_sealed, given, u.now)
+                    if old.totp_sealed and given.isdigit()
+                    else None
+                )
+                if matched is None or matched <= usr.last_totp_step:
+                    raise AuthenticationError(
+                        "Envíe el código actual de su autenticador para reemplazarlo.",
+                        field="totp",
+                        code="invalid_code",
+                    )
+            self.store.put(
+                usr.id,
+                StoredCredentials(
+                    password_hash=old.password_hash,
+                    totp_sealed=old.totp_sealed,
+                    totp_pending=sealed_secret,
+                ),
+                u.now,
+            )
+            usr.start_totp_enrolment(now=u.now)
             return {}
 
         self.ledger.execute(
             command="totp_enrol", actor=f"user:{user}", idempotency_key=None, request={}, body=body
         )
 
-    def confirm_totp(self, *, user: UUID, code: str) -> None:
-        """Enable the pending secret once the app shows a valid code."""
+    def confirm_totp(self, *, user: UUID, code: str, keep_session: UUID | None = None) -> None:
+        """Enable the pending secret once the app shows a valid code; every session of
+        the user ends except ``keep_session``."""
 
         def body(u: LedgerUnit) -> dict[str, Any]:
             usr = u.get(User, user)
-            if usr.totp_pending is None:
+            old = self.stored(usr)
+            if old.totp_pending is None:
                 raise ValidationError(
                     "No hay una inscripción de autenticador pendiente.",
                     field="code",
                     code="no_totp_enrolment",
                 )
-            step = self.credentials.verify_totp(usr.totp_pending, str(code).strip(), u.now)
+            step = self.credentials.verify_totp(old.totp_pending, str(code).strip(), u.now)
             if step is None:
                 raise AuthenticationError(
                     "Código del autenticador incorrecto.", field="code", code="invalid_code"
                 )
-            usr.confirm_totp(step=step, now=u.now)
+            self.store.put(
+                usr.id,
+                StoredCredentials(password_hash=old.password_hash, totp_sealed=old.totp_pending),
+                u.now,
+            )
+            usr.confirm_totp(step=step, now=u.now, kept_session=keep_session)
             return {}
 
         self.ledger.execute(
@@ -421,10 +587,36 @@ class Identity:
             body=body,
         )
 
+    def reset_totp(self, *, user: UUID, actor: str) -> None:
+        """An administrator removes a user's authenticator (lost phone): the user logs in
+        with SMS or e-mail codes again and every session of the user ends."""
+
+        def body(u: LedgerUnit) -> dict[str, Any]:
+            usr = u.get(User, user)
+            old = self.stored(usr)
+            self.store.put(usr.id, StoredCredentials(password_hash=old.password_hash), u.now)
+            usr.reset_totp(by=actor, now=u.now)
+            return {}
+
+        self.ledger.execute(
+            command="totp_reset",
+            actor=actor,
+            idempotency_key=None,
+            request={"user": user},
+            body=body,
+        )
+
 
 def factors() -> Sequence[str]:
     """Second factors offered to users."""
     return FACTORS
 
 
-__all__ = ["Credentials", "Identity", "LedgerError"]
+__all__ = [
+    "CredentialStore",
+    "Credentials",
+    "Identity",
+    "InMemoryCredentialStore",
+    "LedgerError",
+    "StoredCredentials",
+]

@@ -15,7 +15,7 @@ from audit import signing
 from audit.chain import AuditStore
 from audit.export import verify_export
 from audit.service import AuditService
-from tests.audit.conftest import History
+from tests.audit.conftest import History, make_history
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 
@@ -141,3 +141,88 @@ def test_garbage_is_reported_not_crashed_on(
     write(path, lines)
     report = verify_export(path, signing.keyring([audit.public_key()]))
     assert not report.ok and {"malformed"} <= {p.kind for p in report.problems}
+
+
+LEGACY_HASH = "scrypt$10$8$1$c2FsdHNhbHRzYWx0$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U="
+
+
+def _legacy_user(services: Any) -> None:
+    """A user stored the old way: the hash in ``Registered`` and ``PasswordChanged``,
+    the sealed secret in ``TotpEnrolmentStarted`` (what deployments already hold)."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from ledger.identity import User  # noqa: PLC0415
+
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    user = User(
+        username="antigua",
+        name="Antigua",
+        email="antigua@example.co",
+        mobile="+573001234567",
+        role="auditor",
+        organisation_id=services.ledger.new_id(),
+        registered_at=now,
+        password_hash=LEGACY_HASH,
+    )
+    user._password_changed(password_hash=LEGACY_HASH + "2", at=now)
+    user._totp_enrolment_started(sealed_secret="SELLADO-ANTIGUO", at=now)
+    services.ledger.save(user)
+
+
+def test_old_credentials_are_redacted_and_the_export_still_verifies(
+    audit: AuditService, history: History, store: AuditStore, services: Any, tmp_path: Path
+) -> None:
+    _legacy_user(services)
+    digest, _ = audit.sign()
+    path = tmp_path / "export.jsonl"
+    write_export(audit, path)
+    text = path.read_text(encoding="utf-8")
+    lines = read(path)
+    # Neither the decoded view nor the exported bytes carry the hash or the secret.
+    for needle in ("scrypt$", "SELLADO-ANTIGUO"):
+        assert needle not in text
+        assert all(
+            needle.encode() not in base64.b64decode(x["state"])
+            for x in lines
+            if x["type"] == "event" and x["state"] is not None
+        )
+    user_lines = [x for x in lines if x["type"] == "event" and ":User." in x["topic"]]
+    assert [x["event"].get("password_hash") for x in user_lines[:2]] == ["[redactado]"] * 2
+    assert user_lines[2]["event"]["sealed_secret"] == "[redactado]"
+    assert all(x["state_redacted"] and x["state"] is None for x in user_lines)
+    # The stored rows are untouched, so the chain verifies, online and offline.
+    assert audit.verify().ok
+    report = verify_export(path, signing.keyring([audit.public_key()]))
+    assert report.ok, report.problems
+    assert report.anchored_position == digest.position == store.max_position()
+
+
+def test_a_redacted_line_with_a_forged_link_is_caught(
+    audit: AuditService, services: Any, clock: Any, tmp_path: Path
+) -> None:
+    _legacy_user(services)
+    make_history(services, clock, confirmed=1)  # more events after the old user
+    audit.sign()
+    path = tmp_path / "export.jsonl"
+    write_export(audit, path)
+    lines = read(path)
+    # The last redacted line before an ordinary one: the next link is recomputed from it.
+    i = max(i for i, x in enumerate(lines) if x.get("state_redacted"))
+    assert lines[i + 1]["type"] == "event" and not lines[i + 1].get("state_redacted")
+    lines[i]["link"] = "00" * 32
+    write(path, lines)
+    assert not verify_export(path, signing.keyring([audit.public_key()])).ok
+
+
+def test_replay_decoder_redacts_old_credentials(
+    history: History, store: AuditStore, services: Any
+) -> None:
+    from audit.replay import Decoder  # noqa: PLC0415
+
+    _legacy_user(services)
+    decoder = Decoder(services.ledger.mapper)
+    rows = [r for r in store.event_rows(0, 10_000) if ":User." in r.topic]
+    shown = [decoder.as_plain(r) for r in rows]
+    assert shown[0]["password_hash"] == "[redactado]"
+    assert shown[2]["sealed_secret"] == "[redactado]"
+    assert "scrypt$" not in json.dumps(shown, default=str)
