@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from typing import Final
@@ -40,6 +40,19 @@ MAX_TOTAL: Final = Decimal("1e15")
 #: and none after 2099 (a typing error, not a plan).
 MIN_DATE: Final = date(2000, 1, 1)
 MAX_DATE: Final = date(2099, 12, 31)
+
+#: Minor unit of an amount whose currency is not chosen yet (a draft): every accepted
+#: currency has two.
+DEFAULT_MINOR_UNIT: Final = 2
+
+
+def money_text(value: object, currency: str | None) -> str:
+    """An amount of money in plain notation, rounded half to even to its currency's
+    minor unit (``43206000.00`` COP); the exact value stays in the ledger."""
+    places = CURRENCIES.get(currency or "", DEFAULT_MINOR_UNIT)
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    return format(d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN), "f")
+
 
 _NIT_WEIGHTS: Final = (3, 7, 13, 17, 19, 23, 29, 37, 41, 43, 47, 53, 59, 67, 71)
 _SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")

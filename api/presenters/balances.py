@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.presenters.common import money_text, page_meta, quantity_text
+from api.presenters.common import page_meta, quantity_text
 from api.schemas.balances import (
     Balance,
     BalancePage,
@@ -11,6 +11,7 @@ from api.schemas.balances import (
     ReportPage,
     ReportRow,
 )
+from ledger.values import money_text
 from projections.queries import Page
 
 

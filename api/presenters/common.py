@@ -1,17 +1,13 @@
-"""Shaping every area shares: pages, quantities, attachments."""
+"""Shaping every area shares: pages, quantities, money (``money_text``, from the
+domain's values), attachments."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN
 from decimal import Decimal as ExactDecimal
 from typing import Any
 
 from api.schemas.common import PageMeta
-from ledger.values import CURRENCIES, MINERALS
-
-#: Minor unit of an amount whose currency is not chosen yet (a draft): every accepted
-#: currency has two.
-DEFAULT_MINOR_UNIT = 2
+from ledger.values import MINERALS
 
 
 def page_meta(total: int, offset: int, limit: int, next_offset: int | None) -> PageMeta:
@@ -35,14 +31,6 @@ def quantity_text(value: Any, mineral: str) -> str:
     m = MINERALS.get(mineral)
     d = ExactDecimal(str(value))
     return format(d.quantize(ExactDecimal(1).scaleb(-m.scale)) if m else d, "f")
-
-
-def money_text(value: Any, currency: str | None) -> str:
-    """An amount of money rounded half to even to its currency's minor unit
-    (``43206000.00`` COP); the exact value stays in the ledger."""
-    places = CURRENCIES.get(currency or "", DEFAULT_MINOR_UNIT)
-    d = ExactDecimal(str(value))
-    return format(d.quantize(ExactDecimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN), "f")
 
 
 def attachment(filename: str) -> dict[str, str]:

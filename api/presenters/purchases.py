@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.presenters.common import money_text, page_meta, plain_text, quantity_text
+from api.presenters.common import page_meta, plain_text, quantity_text
 from api.schemas.purchases import (
     CommandResult,
     LineOut,
@@ -13,6 +13,7 @@ from api.schemas.purchases import (
     PurchaseSummary,
 )
 from ledger.purchase import Purchase, seller_data_received, status_label
+from ledger.values import money_text
 from projections.queries import Page
 
 STATUS_TEXT = {

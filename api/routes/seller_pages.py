@@ -205,7 +205,9 @@ def _render_form(
     acc, purchase = ledger.seller_link_session(access=access, session_token=token)
     seller = ledger.get_organisation(purchase.seller_id)
     buyer = ledger.get_organisation(purchase.buyer_id)
-    balances = [b for b in ledger.operator_balances(seller.id) if b["available"] > 0][:MAX_ROWS]
+    # Only the codes of the purchase's mining title: a line of another is refused.
+    of_title = ledger.operator_balances(seller.id, expediente=purchase.seller["expediente"])
+    balances = [b for b in of_title if b["available"] > 0][:MAX_ROWS]
     return templates.TemplateResponse(
         request,
         "seller_form.html",

@@ -31,6 +31,13 @@ SELLER_ROLE = "vendedor"
 BUYER_ROLE = "comprador"
 
 
+def _total_text(p: Purchase) -> str:
+    """The purchase's total as the messages print it: rounded to the currency's minor
+    unit, in plain notation, followed by the currency."""
+    currency = p.transaction.get("currency")
+    return f"{v.money_text(p.total(), currency)} {currency or ''}".strip()
+
+
 def format_local(dt: datetime) -> str:
     """A moment as Colombians read it (dd/mm/yyyy hh:mm:ss, Bogotá time)."""
     return dt.astimezone(v.COLOMBIA_TZ).strftime("%d/%m/%Y %H:%M:%S")
@@ -117,7 +124,7 @@ def send_acceptance_code(u: LedgerUnit, p: Purchase, code: str) -> None:
         "seller_document": f"{seller.doc_type} {seller.doc_number}",
         "buyer_name": buyer.name,
         "buyer_document": f"{buyer.doc_type} {buyer.doc_number}",
-        "total": f"{p.total()} {p.transaction.get('currency', '')}".strip(),
+        "total": _total_text(p),
         "lines": json.dumps(
             [
                 {
@@ -179,7 +186,7 @@ def send_confirmations(u: LedgerUnit, p: Purchase, ocs: list[OriginCode]) -> Non
                 "organisation_document": f"{org.doc_type} {org.doc_number}",
                 "buyer_name": buyer.name,
                 "seller_name": seller.name,
-                "total": f"{p.total()} {p.transaction.get('currency', '')}".strip(),
+                "total": _total_text(p),
                 "balances": json.dumps(balances),
                 "validated_at": format_local(u.now),
             },
@@ -199,7 +206,7 @@ def purchase_params(p: Purchase, buyer: Organisation, seller: Organisation) -> d
         "seller_name": seller.name,
         "seller_document": f"{seller.doc_type} {seller.doc_number}",
         "expediente": p.seller["expediente"],
-        "total": f"{p.total()} {p.transaction.get('currency', '')}".strip(),
+        "total": _total_text(p),
         "lines_count": str(len(p.lines)),
     }
 

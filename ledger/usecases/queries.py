@@ -63,12 +63,17 @@ class QueryCases(LedgerBase):
             raise NotFoundError("La compra no existe.", field="purchase_id")
         return p
 
-    def operator_balances(self, operator_id: UUID) -> list[dict[str, Any]]:
-        """Current balances of an operator on the origin codes it produced."""
+    def operator_balances(
+        self, operator_id: UUID, *, expediente: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Current balances of an operator on the origin codes it produced (only those of
+        one mining title when ``expediente`` is given)."""
         op = self.get_organisation(operator_id)
         rows = []
         for code in op.origin_codes:
             oc = self.get_origin_code(code)
+            if expediente is not None and oc.expediente != expediente:
+                continue
             rows.append(
                 {
                     "origin_code": oc.code,

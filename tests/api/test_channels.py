@@ -509,3 +509,17 @@ def test_txt_line_of_another_title_is_refused_with_its_file_line(
     assert problem["code"] == "origin_code_other_title"
     assert f"Línea {file_line} del archivo" in problem["detail"]
     assert ctx.services.ledger.get_purchase(UUID(pid)).lines == []
+
+
+def test_the_seller_page_lists_only_the_codes_of_the_purchase_title(
+    client: TestClient, ctx: ApiContext, users: Users
+) -> None:
+    """The one-time page offers the seller the codes of the purchase's mining title only
+    (a line from another title would be refused anyway)."""
+    w = users.world
+    other = w.produce_on_other_title()
+    _, url = issue_link(client, ctx, users)
+    open_form(client, url)
+    page = client.get("/vendedor/sesion").text
+    assert w.codes[0] in page
+    assert other not in page

@@ -72,6 +72,25 @@ def test_the_traceability_report_prints_plain_money(
     assert "E+" not in r.text and "e+" not in r.text
 
 
+def test_the_messages_to_the_seller_print_the_total_rounded_and_plain(
+    client: TestClient, ctx: ApiContext, users: Users
+) -> None:
+    # 0.25 g × 0.1 COP = 0.025 COP (the e-mail and SMS used to print 0.025, and 43206000
+    # once normalised as 4.3206E+7); validated, the buyer's confirmation prints it too.
+    half, _ = buy(client, ctx, users, "0.25", "0.1", validate=False)
+    big, _ = buy(client, ctx, users, "100", "432060", validate=True)
+    outbox = ctx.services.ledger.recorder.outbox  # type: ignore[attr-defined]
+    totals = {
+        (pid, r.template): r.params["total"]
+        for pid in (half, big)
+        for r in outbox.caused_by(pid)
+        if "total" in r.params
+    }
+    assert totals[(half, "acceptance_code")] == "0.02 COP"  # half to even
+    assert totals[(big, "acceptance_code")] == "43206000.00 COP"
+    assert set(totals.values()) <= {"0.02 COP", "43206000.00 COP"}, totals
+
+
 def test_json_answers_print_plain_decimals_and_round_money_half_to_even(
     client: TestClient, ctx: ApiContext, users: Users
 ) -> None:
